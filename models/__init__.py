@@ -1,0 +1,1 @@
+"""Network definitions and the checkpoint format shared by training and the service."""

@@ -1,0 +1,77 @@
+"""DCGAN (Radford et al., 2015) for square images of 8 to 128 px, 1 or 3 channels."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.config import DCGANConfig, dcgan_upsamplings
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """N(0, 0.02) for convolutions; N(1, 0.02) scale and zero shift for batch norm."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, cfg: DCGANConfig) -> None:
+        super().__init__()
+        k = dcgan_upsamplings(cfg.image_size)
+        width = cfg.g_width * 2 ** (k - 1)
+        layers: list[nn.Module] = [
+            # z as a 1x1 map -> (g_width * 2**(k-1)) x base x base
+            nn.ConvTranspose2d(cfg.z_dim, width, cfg.base_size, 1, 0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+        ]
+        for _ in range(k - 1):
+            # each stage doubles the size and halves the width
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(inplace=True),
+            ]
+            width //= 2
+        # g_width x size/2 -> channels x size x size, in [-1, 1]
+        layers += [nn.ConvTranspose2d(width, cfg.channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.z_dim = cfg.z_dim
+        self.apply(init_dcgan_weights)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))  # (B, C, H, W)
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self, cfg: DCGANConfig) -> None:
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm if cfg.spectral_norm else (lambda m: m)
+        k = dcgan_upsamplings(cfg.image_size)
+        # (channels * pack) x size x size -> d_width x size/2; no batch norm on the input layer
+        layers: list[nn.Module] = [
+            sn(nn.Conv2d(cfg.channels * cfg.pack, cfg.d_width, 4, 2, 1, bias=False)),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        width = cfg.d_width
+        for _ in range(k - 1):
+            layers.append(sn(nn.Conv2d(width, width * 2, 4, 2, 1, bias=False)))
+            if cfg.d_batchnorm:
+                layers.append(nn.BatchNorm2d(width * 2))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            width *= 2
+        # (d_width * 2**(k-1)) x base x base -> one logit
+        layers.append(sn(nn.Conv2d(width, 1, cfg.base_size, 1, 0, bias=False)))
+        self.net = nn.Sequential(*layers)
+        self.pack = cfg.pack
+        self.apply(init_dcgan_weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        x = x.reshape(b // self.pack, self.pack * c, h, w)  # PacGAN: packs stacked on channels
+        return self.net(x).view(-1)  # (B / pack,) unscaled logits

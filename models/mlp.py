@@ -1,0 +1,63 @@
+"""Fully connected generator and discriminator, as in the original GAN paper's toy experiments."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.config import MLPConfig
+
+
+class Maxout(nn.Module):
+    """Linear layer whose units each output the max of `pieces` affine maps (Goodfellow 2013)."""
+
+    def __init__(self, in_features: int, out_features: int, pieces: int) -> None:
+        super().__init__()
+        self.out_features = out_features
+        self.pieces = pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.linear(x).view(-1, self.out_features, self.pieces)  # (B, out, pieces)
+        return y.max(dim=2).values
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, cfg: MLPConfig) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width_in = cfg.z_dim
+        for _ in range(cfg.g_layers):
+            layers.append(nn.Linear(width_in, cfg.g_hidden))
+            if cfg.g_batchnorm:
+                layers.append(nn.BatchNorm1d(cfg.g_hidden))
+            layers.append(nn.ReLU(inplace=True))
+            width_in = cfg.g_hidden
+        layers.append(nn.Linear(width_in, cfg.data_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)  # (B, data_dim), unbounded
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self, cfg: MLPConfig) -> None:
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm if cfg.spectral_norm else (lambda m: m)
+        layers: list[nn.Module] = []
+        width_in = cfg.data_dim * cfg.pack
+        for _ in range(cfg.d_layers):
+            if cfg.d_maxout > 1:
+                block = Maxout(width_in, cfg.d_hidden, cfg.d_maxout)
+                block.linear = sn(block.linear)
+                layers.append(block)
+            else:
+                layers += [sn(nn.Linear(width_in, cfg.d_hidden)), nn.LeakyReLU(0.2, inplace=True)]
+            width_in = cfg.d_hidden
+        layers.append(sn(nn.Linear(width_in, 1)))
+        self.net = nn.Sequential(*layers)
+        self.pack = cfg.pack
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(x.shape[0] // self.pack, -1)  # (B / pack, pack * data_dim)
+        return self.net(x).squeeze(1)  # (B / pack,) unscaled logits

@@ -1,0 +1,1 @@
+"""The sample service: FastAPI app, batched sampling, model registry and training jobs."""

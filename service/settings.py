@@ -1,0 +1,49 @@
+"""All service configuration, read from GAN_* environment variables and validated at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GAN_", extra="ignore")
+
+    # Storage
+    model_dir: Path = Field(Path("model-store"), description="Published checkpoints (shared).")
+    data_root: Path = Field(Path("data"), description="folder:/npz: datasets must lie inside it.")
+    var_dir: Path = Field(Path("var"), description="Embedded redis data, logs, pid files.")
+
+    # Device
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA if present.")
+
+    # Redis / jobs. Empty redis_url: `python -m service` embeds redis-server and a worker.
+    redis_url: str = Field("", description="redis://host:port/db; empty = embedded default.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated keys; empty = no auth."
+    )
+    max_queued_jobs: int = Field(16, ge=1, description="Queued training jobs before 429.")
+    job_lease_s: float = Field(30.0, gt=0, description="A running job's heartbeat lease.")
+    demo_job: bool = Field(True, description="Embedded default queues a demo job when empty.")
+
+    # Sampling
+    max_samples_per_request: int = Field(256, ge=1, le=65536, description="Largest n.")
+    max_batch_size: int = Field(64, ge=1, le=65536, description="Samples per device batch.")
+    max_batch_wait_ms: float = Field(2.0, ge=0, le=1000, description="Wait to fill a batch.")
+    max_queue_samples: int = Field(4096, ge=1, description="Queued samples before 429.")
+    request_timeout_s: float = Field(30.0, gt=0, description="Per-request deadline.")
+    max_models_on_device: int = Field(4, ge=1, description="LRU cap on loaded generators.")
+    encode_workers: int = Field(0, ge=0, description="Encoding threads (0 = one per core).")
+    png_compress_level: int = Field(1, ge=0, le=9, description="zlib level for PNGs.")
+    reload_interval_s: float = Field(2.0, gt=0, description="Model directory scan period.")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value

@@ -1,0 +1,1 @@
+"""GAN training: datasets, losses, the training loop, diagnostics and the CLI."""
