@@ -183,3 +183,23 @@ def list_checkpoints(model_dir: Path) -> list[Path]:
 def _json_safe(value: Any) -> Any:
     """Round-trip through JSON so tensors or numpy scalars never reach the metadata."""
     return json.loads(json.dumps(value, default=float))
+
+
+DEFAULT_VERSION_FILE = "default.json"
+
+
+def write_default_version(model_dir: Path, name: str, version: int) -> None:
+    """Promote `version` as the default of model `name` (a file, so every replica sees it)."""
+    validate_model_name(name)
+    path = Path(model_dir) / name / DEFAULT_VERSION_FILE
+    atomic_write_text(path, json.dumps({"version": int(version)}) + "\n")
+
+
+def read_default_version(model_dir: Path, name: str) -> int | None:
+    """The promoted version of `name`, or None when none was promoted (or the file is bad)."""
+    path = Path(model_dir) / name / DEFAULT_VERSION_FILE
+    try:
+        version = json.loads(path.read_text(encoding="utf-8"))["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return version if isinstance(version, int) and version >= 0 else None

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     )
     max_queued_jobs: int = Field(16, ge=1, description="Queued training jobs before 429.")
     job_lease_s: float = Field(30.0, gt=0, description="A running job's heartbeat lease.")
+    ready_without_model: bool = Field(
+        False, description="/readyz answers 200 before any model exists (compose deployments)."
+    )
+    default_model: str = Field("", description="Model used when a request names none.")
     demo_job: bool = Field(True, description="Embedded default queues a demo job when empty.")
 
     # Sampling
