@@ -27,6 +27,18 @@ class Settings(BaseSettings):
     )
     max_queued_jobs: int = Field(16, ge=1, description="Queued training jobs before 429.")
     job_lease_s: float = Field(30.0, gt=0, description="A running job's heartbeat lease.")
+    job_reaper_interval_s: float = Field(
+        5.0, gt=0, description="How often expired leases are looked for (jobs re-queued)."
+    )
+    job_max_crashes: int = Field(
+        3, ge=1, description="Worker deaths a job survives before it is marked failed."
+    )
+    job_visibility_timeout_s: float = Field(
+        6 * 3600.0, gt=0, description="Celery Redis visibility_timeout (leases do recovery)."
+    )
+    embedded_redis_port: int = Field(
+        0, ge=0, le=65535, description="Embedded redis-server port (0 = a free port)."
+    )
     ready_without_model: bool = Field(
         False, description="/readyz answers 200 before any model exists (compose deployments)."
     )
