@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from service.jobs.celery_app import TASK_NAME, app, enqueue, settings
+from service.jobs.celery_app import app, settings
+from service.jobs.queue import TASK_NAME, enqueue
 from service.jobs.runner import run_job
 from service.jobs.store import JobStore
 
