@@ -101,7 +101,7 @@ def wait_for_redis(url: str, process: subprocess.Popen, timeout_s: float) -> Non
         time.sleep(0.1)
 
 
-def worker_command(hostname: str = "embedded@%h") -> list[str]:
+def worker_command(hostname: str) -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "service.jobs.celery_app", "worker",
         "--concurrency", "1", "--prefetch-multiplier", "1", "-l", "info", "-n", hostname,
@@ -118,7 +118,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def start_worker(settings: Settings, log_file: Path) -> subprocess.Popen:
-    return _spawn(worker_command(), log_file, env=settings_env(settings), cwd=REPO_ROOT)
+    hostname = f"embedded-{os.getpid()}@%h"  # unique: two embedded services may share a host
+    return _spawn(worker_command(hostname), log_file, env=settings_env(settings), cwd=REPO_ROOT)
 
 
 def queue_demo_jobs(settings: Settings) -> None:
