@@ -24,6 +24,11 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 settings = Settings()
+if not settings.redis_url:
+    raise RuntimeError(
+        "GAN_REDIS_URL is not set: a worker needs the Redis the API uses, e.g. "
+        "GAN_REDIS_URL=redis://localhost:6379/0 (`python -m service` alone embeds one)"
+    )
 app = make_celery(settings)
 
 
