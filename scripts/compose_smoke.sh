@@ -212,6 +212,10 @@ wait_healthy() {
         state=$(docker inspect --format '{{.State.Health.Status}}' \
             "$(dc ps -q api)" 2>/dev/null || echo none)
         [[ $state == healthy ]] && break
+        for id in $(dc ps -q); do
+            [[ $(docker inspect --format '{{.RestartCount}}' "$id") == 0 ]] \
+                || fail "$(docker inspect --format '{{.Name}}' "$id") exited and was restarted"
+        done
         sleep 2
     done
     [[ $state == healthy ]] || fail "api not healthy after 240 s (last: $state)"
