@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -118,17 +119,27 @@ def _points(payload: object) -> list[list[float]]:
 
 
 def _modes_covered(points: list[list[float]]) -> int:
-    """How many of ring-8's modes hold at least 1% of the samples (within 3 std of the mode)."""
-    from training.datasets import ring8_modes_and_std
-
-    centers, std = ring8_modes_and_std()
-    hits = [0] * len(centers)
+    """How many of ring-8's 8 modes hold at least 2% of the samples, a sample counting for a
+    mode when it lies within 20% of the ring's radius of it. The ring (radius, rotation) is
+    estimated from the samples, so the check does not depend on the dataset's constants."""
+    radii = sorted(math.hypot(x, y) for x, y in points)
+    radius = radii[len(radii) // 2]
+    angles = [math.atan2(y, x) for x, y in points]
+    phase = (
+        math.atan2(sum(math.sin(8 * a) for a in angles), sum(math.cos(8 * a) for a in angles)) / 8
+    )
+    centers = [
+        (radius * math.cos(phase + k * math.pi / 4), radius * math.sin(phase + k * math.pi / 4))
+        for k in range(8)
+    ]
+    hits = [0] * 8
     for x, y in points:
-        d2 = [(x - cx) ** 2 + (y - cy) ** 2 for cx, cy in centers]
-        k = min(range(len(centers)), key=d2.__getitem__)
-        if d2[k] <= (3 * std) ** 2:
+        d = [math.hypot(x - cx, y - cy) for cx, cy in centers]
+        k = min(range(8), key=d.__getitem__)
+        if d[k] <= 0.2 * radius:
             hits[k] += 1
-    return sum(h >= 0.01 * len(points) for h in hits)
+    assert sum(hits) >= 0.5 * len(points), f"most samples lie off the modes: {hits}"
+    return sum(h >= 0.02 * len(points) for h in hits)
 
 
 @pytest.mark.slow
@@ -157,18 +168,14 @@ def test_ring8_job_runs_to_success_and_its_versions_serve(stack: Stack) -> None:
     assert versions[-1] == RING8_RECIPE["steps"] and len(versions) >= 2
     assert job["promoted"] == f"{name}@{versions[-1]}"
 
-    def listed_versions() -> set[int]:
-        models = stack.client.get("/models").json()
-        return {
-            int(m.get("version"))
-            for m in _model_entries(models)
-            if m.get("name") == name and m.get("version") is not None
-        }
-
-    wait_for(lambda: set(versions) <= listed_versions(), 30, "the versions in /models")
+    wait_for(
+        lambda: set(versions) <= _versions_of(stack.client.get("/models").json(), name),
+        30,
+        "the versions in /models",
+    )
     answer = stack.client.post(
         "/samples",
-        json={"model": f"{name}@{versions[-1]}", "n": 1000, "seed": 7, "format": "json"},
+        json={"model": f"{name}@{versions[-1]}", "n": 1000, "seed": 7},
     )
     assert answer.status_code == 200, answer.text
     points = _points(answer.json())
@@ -183,18 +190,22 @@ def test_ring8_job_runs_to_success_and_its_versions_serve(stack: Stack) -> None:
     assert stack.client.post(f"/train-jobs/{job_id}/cancel").status_code == 409
 
 
-def _model_entries(models: object) -> list[dict]:
-    """Flatten /models into {name, version} entries, whatever its nesting."""
-    out: list[dict] = []
+def _versions_of(models: object, name: str, owner: str | None = None) -> set[int]:
+    """Versions of model `name` anywhere in the /models answer, whatever its nesting."""
+    found: set[int] = set()
     if isinstance(models, dict):
-        if "name" in models and "version" in models:
-            out.append(models)
-        for value in models.values():
-            out += _model_entries(value) if isinstance(value, (list, dict)) else []
+        owner = models.get("name", owner) if isinstance(models.get("name"), str) else owner
+        version = models.get("version")
+        if owner == name and isinstance(version, int):
+            found.add(version)
+        children = list(models.values())
     elif isinstance(models, list):
-        for value in models:
-            out += _model_entries(value)
-    return out
+        children = models
+    else:
+        return found
+    for child in children:
+        found |= _versions_of(child, name, owner)
+    return found
 
 
 def test_cancel_a_running_job_keeps_its_checkpoints(stack: Stack) -> None:

@@ -54,7 +54,7 @@ def test_redis_down_jobs_503_samples_200_then_recovers(stack: Stack) -> None:
     job_id = stack.submit(dataset="ring-8", steps=200, checkpoint_every=100, log_every=50)["id"]
     done = stack.wait_state(job_id, {"succeeded", "failed"}, 120)
     assert done["state"] == "succeeded", done["error"]
-    sample = {"model": f"{done['name']}@200", "n": 4, "seed": 3, "format": "json"}
+    sample = {"model": f"{done['name']}@200", "n": 4, "seed": 3}
     wait_for(
         lambda: stack.client.post("/samples", json=sample).status_code == 200,
         30,
