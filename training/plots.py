@@ -47,7 +47,8 @@ def save_curves(history: list[dict], path: Path) -> None:
     ax_loss, ax_d = fig.subplots(1, 2)
     steps = [row["step"] for row in history]
     for key in ("d", "g"):
-        ax_loss.plot(steps, [row.get("losses", {}).get(key, math.nan) for row in history], label=key)
+        values = [_num(row.get("losses", {}).get(key)) for row in history]
+        ax_loss.plot(steps, values, label=key)
     ax_loss.set(title="losses", xlabel="step")
     ax_loss.legend()
     for key, label in (("d_real", "D(x)"), ("d_fake", "D(G(z))")):
