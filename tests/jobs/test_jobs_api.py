@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -119,27 +118,15 @@ def _points(payload: object) -> list[list[float]]:
 
 
 def _modes_covered(points: list[list[float]]) -> int:
-    """How many of ring-8's 8 modes hold at least 2% of the samples, a sample counting for a
-    mode when it lies within 20% of the ring's radius of it. The ring (radius, rotation) is
-    estimated from the samples, so the check does not depend on the dataset's constants."""
-    radii = sorted(math.hypot(x, y) for x, y in points)
-    radius = radii[len(radii) // 2]
-    angles = [math.atan2(y, x) for x, y in points]
-    phase = (
-        math.atan2(sum(math.sin(8 * a) for a in angles), sum(math.cos(8 * a) for a in angles)) / 8
-    )
-    centers = [
-        (radius * math.cos(phase + k * math.pi / 4), radius * math.sin(phase + k * math.pi / 4))
-        for k in range(8)
-    ]
-    hits = [0] * 8
-    for x, y in points:
-        d = [math.hypot(x - cx, y - cy) for cx, cy in centers]
-        k = min(range(8), key=d.__getitem__)
-        if d[k] <= 0.2 * radius:
-            hits[k] += 1
-    assert sum(hits) >= 0.5 * len(points), f"most samples lie off the modes: {hits}"
-    return sum(h >= 0.02 * len(points) for h in hits)
+    """ring-8 modes covered by the samples, by the project's VEEGAN/PacGAN protocol."""
+    import numpy as np
+
+    from training.datasets import mixture_for
+    from training.mode_metrics import mode_metrics
+
+    mixture = mixture_for("ring-8")
+    assert mixture is not None
+    return int(mode_metrics(np.asarray(points), mixture)["modes_covered"])
 
 
 @pytest.mark.slow
