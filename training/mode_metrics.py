@@ -24,7 +24,9 @@ def mode_metrics(samples: np.ndarray, mixture: Mixture) -> dict:
     With no high-quality sample at all, KL is reported as log(K): the KL of a point mass on one
     mode, the worst value a non-empty cover can have, so the number stays finite and ordered.
     """
-    x = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1)  # (N, D)
+    x = np.asarray(samples, dtype=np.float64)  # (N, D)
+    if x.ndim == 1:
+        x = x[:, None]  # (N, 1)
     centers = np.asarray(mixture.centers, dtype=np.float64)  # (K, D)
     k = centers.shape[0]
     if x.shape[0] == 0:
