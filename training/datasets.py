@@ -9,6 +9,7 @@ Vector sets hold raw data coordinates; image sets hold float32 (N, C, H, W) in [
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -87,17 +88,16 @@ def mixture_for(spec: str) -> Mixture | None:
     return None
 
 
-def dataset_kind(spec: str) -> Kind:
-    """Vector or image, from the spec alone (npz: files are opened to read their shape)."""
+def dataset_kind(spec: str, *, data_root: Path | None = None) -> Kind:
+    """Vector or image, without loading the data (npz: reads only the array's header)."""
     if spec in _VECTOR_SETS:
         return "vector"
     if spec in ("digits", "mnist-5k") or spec.startswith("folder:"):
         _check_prefixed_path(spec)
         return "image"
     if spec.startswith("npz:"):
-        _check_prefixed_path(spec)
-        # The kind of an array file is its number of axes; memory-mapping reads only the header.
-        return "vector" if _npz_ndim(Path(spec[4:])) == 2 else "image"
+        path = _resolve(_check_prefixed_path(spec), data_root)
+        return "vector" if _array_ndim(path) == 2 else "image"
     raise _unknown(spec)
 
 
@@ -186,6 +186,7 @@ def _mnist_5k() -> np.ndarray:
 
 
 def _load_folder(path: Path, size: int, channels: int | None) -> np.ndarray:
+    """Every PNG/JPEG under `path` -> (N, C, size, size) in [-1, 1], in sorted path order."""
     from PIL import Image, UnidentifiedImageError
 
     if not path.exists():
@@ -197,20 +198,22 @@ def _load_folder(path: Path, size: int, channels: int | None) -> np.ndarray:
     )
     if not files:
         raise DatasetError(f"dataset folder {str(path)!r} holds no PNG or JPEG images")
-    opened = []
+    # One pass, keeping only the small resized copies: RGB unless grey was asked for, and
+    # whether any picture has colour (which decides the default channel count).
+    arrays, any_colour = [], False
     for f in files:
         try:
             with Image.open(f) as im:
                 im.load()
-                opened.append(im.copy())
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
+                any_colour = any_colour or (channels is None and _is_colour(im))
+                mode = "L" if channels == 1 else "RGB"
+                arrays.append(np.asarray(_crop_resize(im.convert(mode), size)))
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
             raise DatasetError(f"image file {str(f)!r} cannot be read: {exc}") from exc
-    if channels is None:
-        channels = 3 if any(_is_colour(im) for im in opened) else 1
-    mode = "RGB" if channels == 3 else "L"
-    arrays = [np.asarray(_crop_resize(im.convert(mode), size)) for im in opened]
-    x = np.stack(arrays).astype(np.float32)  # (N, H, W) or (N, H, W, 3)
-    x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # (N, C, H, W)
+    x = np.stack(arrays).astype(np.float32)  # (N, S, S) or (N, S, S, 3)
+    if x.ndim == 4 and channels is None and not any_colour:
+        x = x[..., 0]  # every picture is grey: its three channels are equal
+    x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # (N, C, S, S)
     return x / 127.5 - 1.0
 
 
@@ -234,15 +237,48 @@ def _crop_resize(im, size: int):  # noqa: ANN001, ANN202 - PIL images
     return im.crop((left, top, left + size, top + size))
 
 
-def _npz_ndim(path: Path) -> int:
-    return _read_array(path).ndim
+def _array_ndim(path: Path) -> int:
+    """Number of axes of the data array, read from the .npy header without loading it."""
+    _check_file(path)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                names = [n.removesuffix(".npy") for n in zf.namelist() if n.endswith(".npy")]
+                key = _pick_key(path, names)
+                with zf.open(f"{key}.npy") as f:
+                    return len(_npy_header_shape(f))
+        with path.open("rb") as f:
+            return len(_npy_header_shape(f))
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"array file {str(path)!r} cannot be read: {exc}") from exc
 
 
-def _read_array(path: Path) -> np.ndarray:
+def _npy_header_shape(f) -> tuple[int, ...]:  # noqa: ANN001 - a binary file object
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(f)[0]
+    return np.lib.format.read_array_header_2_0(f)[0]
+
+
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise DatasetError(f"array file {str(path)!r} does not exist")
     if not path.is_file():
         raise DatasetError(f"array path {str(path)!r} is not a file")
+
+
+def _pick_key(path: Path, keys: list[str]) -> str:
+    if "x" in keys:
+        return "x"
+    if len(keys) == 1:
+        return keys[0]
+    raise DatasetError(
+        f"array file {str(path)!r} holds arrays {keys}; name the data 'x' or keep only one"
+    )
+
+
+def _read_array(path: Path) -> np.ndarray:
+    _check_file(path)
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
@@ -250,18 +286,10 @@ def _read_array(path: Path) -> np.ndarray:
     if isinstance(loaded, np.ndarray):
         return loaded
     with loaded:
-        keys = list(loaded.keys())
-        if "x" in keys:
-            key = "x"
-        elif len(keys) == 1:
-            key = keys[0]
-        else:
-            raise DatasetError(
-                f"array file {str(path)!r} holds arrays {keys}; name the data 'x' or keep only one"
-            )
+        key = _pick_key(path, list(loaded.keys()))
         try:
             return loaded[key]
-        except ValueError as exc:
+        except (OSError, ValueError, EOFError) as exc:
             raise DatasetError(f"array {key!r} in {str(path)!r} cannot be read: {exc}") from exc
 
 

@@ -254,3 +254,30 @@ def test_unknown_name_and_bad_options() -> None:
             load_dataset("digits", image_size=size)
     with pytest.raises(DatasetError, match="channels"):
         load_dataset("digits", channels=2)
+
+
+def test_folder_rgb_files_of_grey_pictures_load_as_one_channel(tmp_path) -> None:
+    rng = np.random.default_rng(4)
+    for i in range(16):
+        grey = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+        _write(tmp_path / f"r{i}.png", np.stack([grey] * 3, axis=-1), "PNG")  # RGB file, no hue
+    ds = load_dataset(f"folder:{tmp_path}", image_size=16)
+    assert ds.sample_shape == (1, 16, 16)
+    first = np.asarray(Image.open(tmp_path / "r0.png").convert("L"), dtype=np.float32)
+    np.testing.assert_allclose(ds.data[0, 0].numpy(), first / 127.5 - 1, atol=1e-6)
+
+
+def test_dataset_kind_reads_only_the_header(tmp_path) -> None:
+    np.savez(tmp_path / "v.npz", x=np.zeros((20, 2)), other=np.zeros((20, 3, 8, 8)))
+    np.save(tmp_path / "i.npy", np.zeros((20, 8, 8), dtype=np.uint8))
+    assert dataset_kind("npz:v.npz", data_root=tmp_path) == "vector"
+    assert dataset_kind("npz:i.npy", data_root=tmp_path) == "image"
+    assert dataset_kind("folder:anything") == "image"
+    with pytest.raises(DatasetError, match="does not exist"):
+        dataset_kind("npz:missing.npy", data_root=tmp_path)
+    (tmp_path / "junk.npy").write_bytes(b"garbage")
+    with pytest.raises(DatasetError, match="junk.npy"):
+        dataset_kind("npz:junk.npy", data_root=tmp_path)
+    np.savez(tmp_path / "two.npz", a=np.zeros((20, 2)), b=np.zeros((20, 2)))
+    with pytest.raises(DatasetError, match="'x'"):
+        dataset_kind("npz:two.npz", data_root=tmp_path)
