@@ -238,7 +238,7 @@ train_and_sample() {
     RATE=$("${CLIENT[@]}" "$URL" "$KEY" rate "$JOB_A")
     log "one job trained at about $RATE steps/s"
     # The worker published into the shared volume; the API finds it there.
-    "${CLIENT[@]}" "$URL" "$KEY" sample smoke-ring
+    "${CLIENT[@]}" "$URL" "$KEY" sample "$JOB_A" --timeout 60
 }
 
 two_jobs_at_once() {

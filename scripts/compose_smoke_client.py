@@ -5,7 +5,7 @@
     compose_smoke_client.py URL KEY submit JSON               # prints the job id
     compose_smoke_client.py URL KEY wait ID STATE [--timeout S] [--min-step N]
     compose_smoke_client.py URL KEY together ID ID [--timeout S]   # both running at once
-    compose_smoke_client.py URL KEY sample MODEL              # POST /samples, checks the answer
+    compose_smoke_client.py URL KEY sample ID                 # POST /samples from its model
     compose_smoke_client.py URL KEY show ID                   # one line about a job
     compose_smoke_client.py URL KEY rate ID                   # its training steps per second
 
@@ -126,16 +126,30 @@ def together(base: str, ids: list[str], timeout: float) -> None:
     )
 
 
-def sample(base: str, key: str, model: str) -> None:
-    body = {"model": model, "n": 8, "seed": 0}
-    status, headers, first = request("POST", f"{base}/samples", key=key, body=body)
+def sample(base: str, key: str, job_id: str, timeout: float) -> None:
+    """Samples from the version a finished job published (the API picks it up from the
+    shared model volume within GAN_RELOAD_INTERVAL_S), twice: same seed, same answer."""
+    job = get_json(f"{base}/train-jobs/{job_id}")
+    ref = job.get("promoted") or (job.get("published") or [None])[-1]
+    if not ref:
+        raise SmokeFailure(f"the job published nothing: {job_line(job)}")
+    body = {"model": ref, "n": 8, "seed": 0}
+    deadline = time.monotonic() + timeout
+    while True:
+        status, headers, first = request("POST", f"{base}/samples", key=key, body=body)
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     if status != 200:
         raise SmokeFailure(f"POST /samples {body}: expected 200, got {status}: {first[:300]!r}")
     _, _, again = request("POST", f"{base}/samples", key=key, body=body)
     if again != first:
         raise SmokeFailure("POST /samples: the same seed gave different samples")
+    models = request("GET", f"{base}/models")
+    if models[0] != 200 or job["name"].encode() not in models[2]:
+        raise SmokeFailure(f"GET /models does not list {job['name']}: {models[0]} {models[2]!r}")
     kind = headers.get("content-type", "?")
-    print(f"POST /samples {body}: 200, {len(first)} bytes of {kind}, same seed -> same bytes")
+    print(f"POST /samples {body}: 200, {len(first)} bytes of {kind}; same seed, same bytes")
     if kind.startswith("application/json"):
         print(f"  {first[:160].decode(errors='replace')}...")
 
@@ -175,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         elif a.step == "together":
             together(base, a.args, a.timeout)
         elif a.step == "sample":
-            sample(base, a.key, a.args[0])
+            sample(base, a.key, a.args[0], a.timeout)
         elif a.step == "rate":
             rate(base, a.args[0])
         else:
