@@ -1,0 +1,169 @@
+"""Turn a user's recipe into a complete one: name, network family, architecture config, and
+dataset presets for the fields the user left unset.
+
+`resolve_config` loads no data, so the jobs API calls it to validate a submission. It raises
+DatasetError for an unknown or unusable dataset spec, TrainingError for a recipe that cannot
+work (naming the field), and lets pydantic's ValidationError through for a bad
+`arch_config` entry (its error location is the key inside arch_config).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.config import DCGANConfig, MLPConfig
+from training.config import TrainConfig
+from training.datasets import dataset_kind
+from training.errors import TrainingError
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Defaults for one dataset: TrainConfig fields and architecture fields."""
+
+    about: str
+    train: dict[str, Any] = field(default_factory=dict)
+    arch: dict[str, Any] = field(default_factory=dict)
+
+
+# The 2-D mixtures of VEEGAN / PacGAN. PacGAN's networks (G: 4 x 400 ReLU + batch norm,
+# D: 3 x 200 maxout-5) made narrower for CPU speed, with PacGAN packing, a larger batch and a
+# slow EMA: see benchmarks/quality_mixtures.py for what this preset reaches.
+MIXTURE_2D = Preset(
+    about="2-D mixture preset: PacGAN-style MLP, pack 4, batch 256, EMA 0.999",
+    train={
+        "steps": 20_000,
+        "batch_size": 256,
+        "lr_g": 2e-4,
+        "lr_d": 2e-4,
+        "beta1": 0.5,
+        "beta2": 0.999,
+        "ema_decay": 0.999,
+        "checkpoint_every": 2000,
+        "log_every": 200,
+    },
+    arch={
+        "z_dim": 2,
+        "pack": 4,
+        "g_hidden": 128,
+        "g_layers": 4,
+        "d_hidden": 128,
+        "d_layers": 3,
+        "d_maxout": 4,
+    },
+)
+
+GAUSSIAN_1D = Preset(
+    about="1-D Gaussian preset (Goodfellow et al. 2014, Figure 1): small MLPs",
+    train={"steps": 3000, "batch_size": 128, "checkpoint_every": 1000},
+    arch={"z_dim": 1, "g_hidden": 32, "g_layers": 2, "d_hidden": 32, "d_layers": 2, "d_maxout": 2},
+)
+
+PRESETS: dict[str, Preset] = {
+    "ring-8": MIXTURE_2D,
+    "grid-25": MIXTURE_2D,
+    "gaussian-1d": GAUSSIAN_1D,
+}
+
+# Known shapes of the built-in sets, so validation needs no data.
+_BUILTIN_SHAPES: dict[str, tuple[int, ...]] = {
+    "gaussian-1d": (1,),
+    "ring-8": (2,),
+    "grid-25": (2,),
+    "digits": (1, 8, 8),
+    "mnist-5k": (1, 28, 28),
+}
+_SHAPE_KEYS = {"mlp": ("data_dim",), "dcgan": ("image_size", "channels")}
+
+
+def default_name(dataset: str) -> str:
+    """A model name from a dataset spec: 'ring-8' -> 'ring-8', 'folder:/x/Cats' -> 'cats'."""
+    prefix, sep, rest = dataset.partition(":")
+    raw = Path(rest.rstrip("/\\")).stem if sep and prefix in ("folder", "npz") else dataset
+    name = re.sub(r"[^a-z0-9_.-]+", "-", raw.lower())
+    name = re.sub(r"^[^a-z0-9]+", "", name)[:64].rstrip("-.")
+    return name or "model"
+
+
+def shape_hint(config: TrainConfig) -> tuple[int, ...]:
+    """The data's sample shape as far as it is known without loading anything."""
+    if config.dataset in _BUILTIN_SHAPES:
+        shape = _BUILTIN_SHAPES[config.dataset]
+        if len(shape) == 3:
+            size = config.image_size or shape[1]
+            return (config.channels or shape[0], size, size)
+        return shape
+    kind = dataset_kind(config.dataset)
+    if kind == "vector":
+        return (2,)  # the real width is read when the array is loaded
+    size = config.image_size or 64
+    return (config.channels or 3, size, size)
+
+
+def resolve_config(
+    config: TrainConfig, sample_shape: tuple[int, ...] | None = None
+) -> tuple[TrainConfig, MLPConfig | DCGANConfig]:
+    """The complete recipe and its architecture config. `sample_shape` is the loaded data's
+    (D,) or (C, H, W); without it the shape is inferred cheaply (see shape_hint)."""
+    kind = dataset_kind(config.dataset)  # DatasetError for an unknown spec
+    shape = tuple(sample_shape) if sample_shape is not None else shape_hint(config)
+    arch = config.arch or ("mlp" if kind == "vector" else "dcgan")
+    if (arch == "mlp") != (kind == "vector"):
+        raise TrainingError(
+            f"arch {arch!r} does not fit dataset {config.dataset!r}: "
+            f"use mlp for vector data and dcgan for images (this dataset holds {kind} data)"
+        )
+    preset = PRESETS.get(config.dataset, Preset(about="no preset"))
+    unset = {k: v for k, v in preset.train.items() if k not in config.model_fields_set}
+    update: dict[str, Any] = {
+        **unset,
+        "name": config.name or default_name(config.dataset),
+        "arch": arch,
+    }
+    resolved = config.model_copy(update=update)
+    resolved = TrainConfig.model_validate(resolved.model_dump())  # re-check preset values
+    arch_config = _arch_config(resolved, arch, shape, preset)
+    if resolved.batch_size % arch_config.pack:
+        raise TrainingError(
+            f"batch_size {resolved.batch_size} must be a multiple of arch_config.pack "
+            f"{arch_config.pack} (PacGAN packs that many samples into one D input)"
+        )
+    return resolved.model_copy(update={"arch_config": _explicit(arch_config)}), arch_config
+
+
+def _arch_config(
+    config: TrainConfig, arch: str, shape: tuple[int, ...], preset: Preset
+) -> MLPConfig | DCGANConfig:
+    overrides = dict(config.arch_config)
+    family = overrides.pop("family", arch)
+    if family != arch:
+        raise TrainingError(f"arch_config.family {family!r} disagrees with arch {arch!r}")
+    from_data: dict[str, Any]
+    if arch == "mlp":
+        from_data = {"data_dim": int(shape[0])}
+    else:
+        from_data = {"channels": int(shape[0]), "image_size": int(shape[1])}
+    for key in _SHAPE_KEYS[arch]:
+        if key in overrides and overrides[key] != from_data[key]:
+            raise TrainingError(
+                f"arch_config.{key} = {overrides[key]!r} disagrees with the data "
+                f"({key} {from_data[key]}); set the top-level image_size / channels to resize"
+            )
+    values: dict[str, Any] = {**preset.arch, **overrides, **from_data}
+    if arch == "dcgan" and config.loss == "wgan-gp":
+        if overrides.get("d_batchnorm") is True:
+            raise TrainingError(
+                "arch_config.d_batchnorm must be false with loss 'wgan-gp': the gradient "
+                "penalty is taken per sample, and batch norm mixes the samples of a batch"
+            )
+        values["d_batchnorm"] = False
+    if arch == "mlp":
+        return MLPConfig.model_validate(values)
+    return DCGANConfig.model_validate(values)
+
+
+def _explicit(arch_config: MLPConfig | DCGANConfig) -> dict[str, Any]:
+    return arch_config.model_dump(mode="json")

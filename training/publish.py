@@ -1,0 +1,148 @@
+"""What a checkpoint step writes: the EMA generator (batch norm recalibrated) as a published
+version, its mode metrics, and the run's pictures (<model_dir>/<name>/run/)."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.checkpoint import save_generator
+from models.config import DCGANConfig, MLPConfig
+from models.latent import latent_batch
+from training.config import TrainConfig
+from training.datasets import Dataset, Mixture
+from training.ema import recalibrate_batchnorm
+from training.mode_metrics import PROTOCOL_SAMPLES, mode_metrics
+from training.plots import save_curves, save_sample_picture
+
+FIXED_IMAGES = 64  # the sample grid: latent_batch(seed, 0, 64, z_dim)
+CALIBRATION_BATCHES = 8
+CALIBRATION_BATCH = 256
+CALIBRATION_OFFSET = 1 << 40  # latent indices for batch-norm calibration, far from the grid's
+DATA_POINTS = 1000  # real points drawn under a scatter plot
+
+
+def fixed_noise(seed: int, count: int, z_dim: int, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(latent_batch(seed, 0, count, z_dim)).to(device)  # (count, z_dim)
+
+
+@torch.no_grad()
+def publishable_generator(ema_module: nn.Module, seed: int, z_dim: int) -> nn.Module:
+    """A copy of the EMA generator whose batch-norm statistics were re-estimated for its own
+    (averaged) weights, in eval mode: what a sampler sees, independent of batch composition."""
+    generator = copy.deepcopy(ema_module)
+    device = next(generator.parameters()).device
+    batches = [
+        torch.from_numpy(
+            latent_batch(seed, CALIBRATION_OFFSET + i * CALIBRATION_BATCH, CALIBRATION_BATCH, z_dim)
+        ).to(device)  # (CALIBRATION_BATCH, z_dim)
+        for i in range(CALIBRATION_BATCHES)
+    ]
+    return recalibrate_batchnorm(generator, batches)
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, seed: int, count: int, z_dim: int) -> torch.Tensor:
+    """Samples 0..count-1 of `seed` from an eval-mode generator, as float32 on the CPU."""
+    device = next(generator.parameters()).device
+    out = [
+        generator(
+            torch.from_numpy(latent_batch(seed, start, min(1024, count - start), z_dim)).to(device)
+        )
+        .float()
+        .cpu()
+        for start in range(0, count, 1024)
+    ]
+    return torch.cat(out)  # (count, *sample_shape)
+
+
+def quality_metrics(samples: torch.Tensor, mixture: Mixture | None) -> dict[str, float]:
+    """Mode metrics (VEEGAN/PacGAN protocol) on the first PROTOCOL_SAMPLES samples."""
+    if mixture is None:
+        return {}
+    points = samples[:PROTOCOL_SAMPLES].numpy().astype(np.float64)  # (2500, D)
+    return dict(mode_metrics(points, mixture))
+
+
+@dataclass
+class Snapshot:
+    """The generator as it will be published, its fixed samples and their metrics."""
+
+    step: int
+    generator: nn.Module
+    samples: torch.Tensor  # (count, *sample_shape) on the CPU
+    metrics: dict[str, float]
+
+
+def take_snapshot(
+    ema_module: nn.Module, seed: int, z_dim: int, step: int, dataset: Dataset,
+    mixture: Mixture | None,
+) -> Snapshot:  # fmt: skip
+    generator = publishable_generator(ema_module, seed, z_dim)
+    count = FIXED_IMAGES if dataset.kind == "image" else PROTOCOL_SAMPLES
+    samples = generate(generator, seed, count, z_dim)
+    return Snapshot(step, generator, samples, quality_metrics(samples, mixture))
+
+
+def write_snapshot(
+    model_dir: Path,
+    config: TrainConfig,
+    arch: MLPConfig | DCGANConfig,
+    snap: Snapshot,
+    dataset: Dataset,
+    mixture: Mixture | None,
+) -> str:
+    """Publish version `snap.step` and its sample pictures; returns the ref name@version."""
+    assert config.name is not None
+    _, meta = save_generator(
+        model_dir,
+        config.name,
+        snap.generator,
+        arch,
+        step=snap.step,
+        dataset=config.dataset,
+        loss=config.loss,
+        hyperparameters=config.model_dump(mode="json"),
+        metrics=snap.metrics,
+    )
+    folder = run_folder(model_dir, config.name)
+    save_pictures(folder, snap.samples, dataset, mixture, snap.step, config.seed)
+    return meta.ref
+
+
+def run_folder(model_dir: Path, name: str) -> Path:
+    return Path(model_dir) / name / "run"
+
+
+def save_pictures(
+    folder: Path,
+    samples: torch.Tensor,
+    dataset: Dataset,
+    mixture: Mixture | None,
+    step: int,
+    seed: int,
+) -> None:
+    data_sample = None
+    if dataset.kind == "vector":
+        data_sample = dataset.sample(DATA_POINTS, torch.Generator().manual_seed(seed))
+    path = folder / f"samples-{step:08d}.png"
+    title = f"{dataset.spec}, step {step}"
+    save_sample_picture(
+        samples, dataset.kind, path, mixture=mixture, data_sample=data_sample, title=title
+    )
+    latest = folder / "samples.png"
+    tmp = folder / ".samples.png.tmp"
+    shutil.copyfile(path, tmp)
+    tmp.replace(latest)
+
+
+def save_loss_curves(folder: Path, history: list[dict[str, Any]]) -> None:
+    if history:
+        save_curves(history, folder / "loss.png")
