@@ -40,7 +40,8 @@ class EMA:
             torch._foreach_copy_(self._ema_params, params)
         else:
             torch._foreach_lerp_(self._ema_params, params, 1.0 - decay)
-        torch._foreach_copy_(self._ema_buffers, list(model.buffers()))
+        if self._ema_buffers:
+            torch._foreach_copy_(self._ema_buffers, list(model.buffers()))
         self.updates += 1
 
     def state_dict(self) -> dict[str, object]:

@@ -92,6 +92,22 @@ def train(
     return run.loop(progress or (lambda report: None), should_stop or (lambda: False))
 
 
+def dry_run(
+    config: TrainConfig, *, data_root: Path | None = None
+) -> tuple[TrainConfig, dict[str, float]]:
+    """Resolve, load and check the data, build the networks, run one step; write nothing."""
+    dataset = load_dataset(
+        config.dataset, image_size=config.image_size, channels=config.channels, data_root=data_root
+    )
+    resolved, arch = resolve_config(config, dataset.sample_shape)
+    run = Run(resolved, arch, dataset, Path("unused-by-a-dry-run"))
+    run._train_step(want_grad_norm=True)
+    run.step = 1
+    run._check_finite()
+    d, g = (float(v) for v in run._last["losses"].cpu())
+    return resolved, {"d": d, "g": g}
+
+
 def _has_state(model_dir: Path, name: str) -> bool:
     return resume_path(model_dir, name).exists()
 
