@@ -75,7 +75,7 @@ def train(
     name = resolve_config(config)[0].name  # cheap: validates before any data is loaded
     assert name is not None
     state = load_state(resume_path(model_dir, name)) if resume else None
-    if state is None and (list_checkpoints(model_dir / name) or _has_state(model_dir, name)):
+    if state is None and (_has_checkpoints(model_dir, name) or _has_state(model_dir, name)):
         hint = "" if resume else " (pass resume to continue it)"
         raise TrainingError(
             f"model {name!r} already exists in {model_dir}{hint}; choose another name"
@@ -106,6 +106,10 @@ def dry_run(
     run._check_finite()
     d, g = (float(v) for v in run._last["losses"].cpu())
     return resolved, {"d": d, "g": g}
+
+
+def _has_checkpoints(model_dir: Path, name: str) -> bool:
+    return any(p.parent.name == name for p in list_checkpoints(model_dir))
 
 
 def _has_state(model_dir: Path, name: str) -> bool:
