@@ -23,8 +23,9 @@ from training.mode_metrics import PROTOCOL_SAMPLES, mode_metrics
 from training.plots import save_curves, save_sample_picture
 
 FIXED_IMAGES = 64  # the sample grid: latent_batch(seed, 0, 64, z_dim)
-CALIBRATION_BATCHES = 8
-CALIBRATION_BATCH = 256
+# Batch-norm recalibration: (batches, batch size); images are costly and have many
+# positions per channel, so fewer samples estimate their statistics as well.
+CALIBRATION = {"vector": (8, 256), "image": (4, 64)}
 CALIBRATION_OFFSET = 1 << 40  # latent indices for batch-norm calibration, far from the grid's
 DATA_POINTS = 1000  # real points drawn under a scatter plot
 
@@ -34,16 +35,19 @@ def fixed_noise(seed: int, count: int, z_dim: int, device: torch.device) -> torc
 
 
 @torch.no_grad()
-def publishable_generator(ema_module: nn.Module, seed: int, z_dim: int) -> nn.Module:
+def publishable_generator(
+    ema_module: nn.Module, seed: int, z_dim: int, kind: str = "vector"
+) -> nn.Module:
     """A copy of the EMA generator whose batch-norm statistics were re-estimated for its own
     (averaged) weights, in eval mode: what a sampler sees, independent of batch composition."""
     generator = copy.deepcopy(ema_module)
     device = next(generator.parameters()).device
+    count, size = CALIBRATION[kind]
     batches = [
-        torch.from_numpy(
-            latent_batch(seed, CALIBRATION_OFFSET + i * CALIBRATION_BATCH, CALIBRATION_BATCH, z_dim)
-        ).to(device)  # (CALIBRATION_BATCH, z_dim)
-        for i in range(CALIBRATION_BATCHES)
+        torch.from_numpy(latent_batch(seed, CALIBRATION_OFFSET + i * size, size, z_dim)).to(
+            device
+        )  # (size, z_dim)
+        for i in range(count)
     ]
     return recalibrate_batchnorm(generator, batches)
 
@@ -85,7 +89,7 @@ def take_snapshot(
     ema_module: nn.Module, seed: int, z_dim: int, step: int, dataset: Dataset,
     mixture: Mixture | None,
 ) -> Snapshot:  # fmt: skip
-    generator = publishable_generator(ema_module, seed, z_dim)
+    generator = publishable_generator(ema_module, seed, z_dim, dataset.kind)
     count = FIXED_IMAGES if dataset.kind == "image" else PROTOCOL_SAMPLES
     samples = generate(generator, seed, count, z_dim)
     return Snapshot(step, generator, samples, quality_metrics(samples, mixture))
