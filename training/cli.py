@@ -188,7 +188,7 @@ def _train(config: TrainConfig, args: argparse.Namespace) -> int:
     from training.progress import ProgressReport
     from training.state import resume_path
 
-    resolved = resolve_config(config)[0]
+    resolved = resolve_config(config, data_root=args.data_root)[0]
     name = resolved.name
     assert name is not None
     if args.resume and not resume_path(args.model_dir, name).exists():

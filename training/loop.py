@@ -72,7 +72,7 @@ def train(
 ) -> TrainResult:
     """Train, publishing checkpoints to <model_dir>/<name>/. See the module docstring."""
     model_dir = Path(model_dir)
-    name = resolve_config(config)[0].name  # cheap: validates before any data is loaded
+    name = resolve_config(config, data_root=data_root)[0].name  # cheap: no data loaded yet
     assert name is not None
     state = load_state(resume_path(model_dir, name)) if resume else None
     if state is None and (_has_checkpoints(model_dir, name) or _has_state(model_dir, name)):

@@ -88,7 +88,7 @@ def default_name(dataset: str) -> str:
     return name or "model"
 
 
-def shape_hint(config: TrainConfig) -> tuple[int, ...]:
+def shape_hint(config: TrainConfig, data_root: Path | None = None) -> tuple[int, ...]:
     """The data's sample shape as far as it is known without loading anything."""
     if config.dataset in _BUILTIN_SHAPES:
         shape = _BUILTIN_SHAPES[config.dataset]
@@ -96,7 +96,7 @@ def shape_hint(config: TrainConfig) -> tuple[int, ...]:
             size = config.image_size or shape[1]
             return (config.channels or shape[0], size, size)
         return shape
-    kind = dataset_kind(config.dataset)
+    kind = dataset_kind(config.dataset, data_root=data_root)
     if kind == "vector":
         return (2,)  # the real width is read when the array is loaded
     size = config.image_size or 64
@@ -104,12 +104,16 @@ def shape_hint(config: TrainConfig) -> tuple[int, ...]:
 
 
 def resolve_config(
-    config: TrainConfig, sample_shape: tuple[int, ...] | None = None
+    config: TrainConfig,
+    sample_shape: tuple[int, ...] | None = None,
+    *,
+    data_root: Path | None = None,
 ) -> tuple[TrainConfig, MLPConfig | DCGANConfig]:
     """The complete recipe and its architecture config. `sample_shape` is the loaded data's
-    (D,) or (C, H, W); without it the shape is inferred cheaply (see shape_hint)."""
-    kind = dataset_kind(config.dataset)  # DatasetError for an unknown spec
-    shape = tuple(sample_shape) if sample_shape is not None else shape_hint(config)
+    (D,) or (C, H, W); without it the shape is inferred cheaply (see shape_hint). Relative
+    folder:/npz: paths are read from `data_root` (default: the current folder)."""
+    kind = dataset_kind(config.dataset, data_root=data_root)  # DatasetError if unknown
+    shape = tuple(sample_shape) if sample_shape is not None else shape_hint(config, data_root)
     arch = config.arch or ("mlp" if kind == "vector" else "dcgan")
     if (arch == "mlp") != (kind == "vector"):
         raise TrainingError(

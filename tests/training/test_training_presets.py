@@ -1,0 +1,82 @@
+"""Config resolution: names, network family, architecture from the data, presets only for
+fields the user left unset, and clear errors (no data is loaded)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from models.config import DCGANConfig, MLPConfig
+from training.config import TrainConfig
+from training.errors import DatasetError, TrainingError
+from training.presets import MIXTURE_2D, PRESETS, default_name, resolve_config
+
+
+@pytest.mark.parametrize(
+    ("dataset", "name"),
+    [
+        ("ring-8", "ring-8"),
+        ("grid-25", "grid-25"),
+        ("folder:/x/cats", "cats"),
+        ("folder:/x/My Cats!/", "my-cats"),
+        ("npz:data/faces.npz", "faces"),
+        ("folder:/x/__", "model"),
+    ],
+)
+def test_default_names(dataset: str, name: str) -> None:
+    assert default_name(dataset) == name
+
+
+def test_ring8_preset_fills_only_unset_fields() -> None:
+    resolved, arch = resolve_config(TrainConfig(dataset="ring-8", steps=300, lr_g=1e-4))
+    assert resolved.name == "ring-8" and resolved.arch == "mlp"
+    assert resolved.steps == 300 and resolved.lr_g == 1e-4  # the user's values stay
+    assert resolved.batch_size == PRESETS["ring-8"].train["batch_size"]
+    assert resolved.lr_d == PRESETS["ring-8"].train["lr_d"]
+    assert isinstance(arch, MLPConfig) and arch.data_dim == 2
+    assert resolved.arch_config == arch.model_dump(mode="json")  # the full, explicit config
+    assert MIXTURE_2D.about
+
+
+def test_resolving_twice_changes_nothing() -> None:
+    once, arch = resolve_config(TrainConfig(dataset="grid-25", arch_config={"g_hidden": 64}))
+    twice, arch2 = resolve_config(once)
+    assert twice == once and arch2 == arch and arch.g_hidden == 64
+
+
+def test_image_sets_get_dcgan_sized_from_the_data(tmp_path) -> None:
+    _, arch = resolve_config(TrainConfig(dataset="mnist-5k"))
+    assert isinstance(arch, DCGANConfig) and (arch.channels, arch.image_size) == (1, 28)
+    _, arch = resolve_config(TrainConfig(dataset="digits", arch_config={"g_width": 16}))
+    assert arch.image_size == 8 and arch.g_width == 16
+    _, arch = resolve_config(TrainConfig(dataset="folder:/data/cats"), (3, 32, 32))
+    assert (arch.channels, arch.image_size) == (3, 32)
+    np.save(tmp_path / "v.npy", np.zeros((20, 5), dtype=np.float32))
+    resolved, arch = resolve_config(TrainConfig(dataset="npz:v.npy"), data_root=tmp_path)
+    assert resolved.arch == "mlp" and resolved.name == "v"
+
+
+def test_wgan_gp_turns_off_batch_norm_in_d() -> None:
+    _, arch = resolve_config(TrainConfig(dataset="digits", loss="wgan-gp"))
+    assert arch.d_batchnorm is False
+    with pytest.raises(TrainingError, match="d_batchnorm must be false"):
+        bn = {"d_batchnorm": True}
+        resolve_config(TrainConfig(dataset="digits", loss="wgan-gp", arch_config=bn))
+
+
+def test_errors_name_the_problem() -> None:
+    with pytest.raises(DatasetError, match="unknown dataset 'cifar'"):
+        resolve_config(TrainConfig(dataset="cifar"))
+    with pytest.raises(TrainingError, match="arch 'dcgan' does not fit"):
+        resolve_config(TrainConfig(dataset="ring-8", arch="dcgan"))
+    with pytest.raises(TrainingError, match="multiple of arch_config.pack"):
+        resolve_config(TrainConfig(dataset="ring-8", batch_size=10, arch_config={"pack": 4}))
+    with pytest.raises(TrainingError, match="arch_config.data_dim"):
+        resolve_config(TrainConfig(dataset="ring-8", arch_config={"data_dim": 3}))
+    with pytest.raises(ValidationError) as exc:
+        resolve_config(TrainConfig(dataset="ring-8", arch_config={"g_hidden": 0}))
+    assert exc.value.errors()[0]["loc"] == ("g_hidden",)
+    with pytest.raises(ValidationError) as exc:
+        resolve_config(TrainConfig(dataset="ring-8", arch_config={"g_widht": 3}))
+    assert exc.value.errors()[0]["loc"] == ("g_widht",)
