@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.e2e]
 @pytest.mark.slow
 def test_sigkilled_worker_job_resumes_from_its_last_checkpoint(stack: Stack) -> None:
     worker = stack.ensure_worker()
-    recipe = {"steps": 3000, "checkpoint_every": 500, "log_every": 100}
+    recipe = {"steps": 600, "checkpoint_every": 200, "log_every": 50}
     job_id = stack.submit(dataset="ring-8", **recipe)["id"]
     first = wait_for(lambda: (j := stack.job(job_id))["published"] and j, 180, "a first checkpoint")
     saved = max(int(ref.rpartition("@")[2]) for ref in first["published"])
