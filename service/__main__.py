@@ -1,0 +1,34 @@
+"""`python -m service [--host 127.0.0.1] [--port 8000]`.
+
+With GAN_REDIS_URL set, this runs the API alone (training workers run elsewhere). Without it,
+the embedded default also runs redis-server and one Celery worker (service/embedded.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from service.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="Address to listen on.")
+    parser.add_argument("--port", type=int, default=8000, help="Port to listen on.")
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be in 0..65535, got {args.port}")
+    settings = Settings()
+    if not settings.redis_url:
+        from service.embedded import run_embedded
+
+        return run_embedded(settings, args.host, args.port)
+    from service.server import serve_api
+
+    serve_api(settings, args.host, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

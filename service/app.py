@@ -1,0 +1,73 @@
+"""The FastAPI app: `create_app(settings)`.
+
+The lifespan builds the Runtime (registry, device thread, encoder pool, directory watcher),
+starts it and stops it. Other parts of the service plug in with one line each:
+`app.include_router(router)` (a router's own `lifespan=` is merged into the app's) and, for
+start/stop work outside a router, `app.state.lifespan_hooks.append(hook)` where `hook(app)` is
+an async context manager entered after the runtime starts and left before it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from service.errors import install_error_handlers
+from service.metrics import ServiceMetrics
+from service.middleware import ServiceMiddleware
+from service.routes import health, models, samples
+from service.runtime import Runtime
+from service.settings import Settings
+
+log = logging.getLogger("service.app")
+
+DESCRIPTION = """Seed-deterministic samples from GAN generators, batched on one device.
+
+Sample *i* of a request depends only on (model version, seed, offset + i): the same bytes
+alone or among 256 others, on any replica of the same build and hardware, after restarts.
+"""
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    runtime = Runtime(app.state.settings, app.state.metrics)
+    app.state.runtime = runtime
+    await runtime.start()
+    try:
+        async with contextlib.AsyncExitStack() as hooks:
+            for hook in app.state.lifespan_hooks:
+                await hooks.enter_async_context(hook(app))
+            yield
+    finally:
+        await runtime.stop()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = FastAPI(
+        title="GAN sample service",
+        version="1.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = ServiceMetrics()
+    app.state.lifespan_hooks = []
+    install_error_handlers(app)
+    app.add_middleware(
+        ServiceMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
+    )
+    app.include_router(samples.router)
+    app.include_router(models.router)
+    app.include_router(health.router)
+    _include_jobs(app, settings)
+    return app
+
+
+def _include_jobs(app: FastAPI, settings: Settings) -> None:
+    """The training jobs API (service/jobs): its routes answer 503 while Redis is unreachable."""
+    from service.jobs.routes import build_jobs_router
+
+    app.include_router(build_jobs_router(settings))

@@ -1,0 +1,280 @@
+"""Dynamic batching, counted in samples, on the one thread that owns the device.
+
+Requests arrive as `Job`s: a version ref and their z, drawn before batching. The device
+thread takes rows from the queue, oldest job first, only rows of one version per batch, up to
+`max_batch` rows, waiting at most `max_wait_s` (from the oldest job's arrival) for a batch to
+fill. A job larger than a batch is spread over several. Results are copied back into each
+job's own array; when a job is complete its asyncio future is resolved through its event
+loop (`call_soon_threadsafe`), so the loop never waits on the device.
+
+Admission: the queue holds at most `max_queue_samples` samples not yet on the device; beyond
+that `submit` raises QueueFull with a Retry-After from the queue depth and the measured speed.
+A cancelled job (client gone, timed out) leaves the queue at once; rows already running finish
+and are discarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from models.output import to_uint8_images, to_vectors
+from service.errors import ModelUnavailable, QueueFull, ServiceError
+from service.metrics import ServiceMetrics
+from service.registry import LoadedModel, ModelRegistry
+
+log = logging.getLogger("service.batcher")
+
+
+@dataclass(eq=False)
+class Job:
+    ref: str
+    z: np.ndarray  # (n, z_dim) float32, already truncated
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    request_id: str = "-"
+    enqueued_at: float = field(default_factory=time.monotonic)
+    out: np.ndarray | None = None  # (n, H, W, C) uint8 or (n, D) float32, filled per batch
+    dispatched: int = 0  # rows handed to the device
+    completed: int = 0
+    cancelled: bool = False
+
+    @property
+    def n(self) -> int:
+        return int(self.z.shape[0])
+
+
+def _notify(job: Job, value: Any, error: BaseException | None) -> None:
+    """Hand a result to the job's event loop (a closed loop means nobody waits any more)."""
+    with contextlib.suppress(RuntimeError):
+        job.loop.call_soon_threadsafe(_resolve, job.future, value, error)
+
+
+def _resolve(future: asyncio.Future, value: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+class Batcher:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        metrics: ServiceMetrics,
+        *,
+        max_batch: int,
+        max_wait_s: float,
+        max_queue_samples: int,
+    ) -> None:
+        self.registry = registry
+        self.metrics = metrics
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self.max_queue_samples = max_queue_samples
+        self._cond = threading.Condition()
+        self._jobs: deque[Job] = deque()
+        self._tasks: deque[tuple[Callable[[], Any], concurrent.futures.Future]] = deque()
+        self._queued = 0  # samples admitted and not yet handed to the device
+        self._full_batch_s: float | None = None  # running estimate of one full batch
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="device", daemon=True)
+        metrics.track_queue(lambda: self._queued)
+
+    # ---- event-loop side ----
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(timeout_s)
+
+    @property
+    def queued_samples(self) -> int:
+        return self._queued
+
+    def submit(self, job: Job) -> None:
+        """Queue a job, or raise QueueFull (a job bigger than the whole queue gets in alone)."""
+        with self._cond:
+            if self._queued > 0 and self._queued + job.n > self.max_queue_samples:
+                retry = self.retry_after_s(self._queued + job.n)
+                self.metrics.rejected.labels("queue_full").inc()
+                raise QueueFull(
+                    f"sample queue full: {self._queued} of {self.max_queue_samples} samples "
+                    f"waiting (GAN_MAX_QUEUE_SAMPLES), this request adds {job.n}; "
+                    f"retry in {retry} s",
+                    retry,
+                )
+            self._jobs.append(job)
+            self._queued += job.n
+            self._cond.notify()
+
+    def cancel(self, job: Job) -> int:
+        """Take a job's rows that have not run yet out of the queue; returns how many."""
+        with self._cond:
+            if job.cancelled:
+                return 0
+            job.cancelled = True
+            dropped = job.n - job.dispatched
+            if dropped:
+                self._queued -= dropped
+                job.dispatched = job.n
+                with contextlib.suppress(ValueError):
+                    self._jobs.remove(job)
+        if dropped:
+            self.metrics.samples_dropped.inc(dropped)
+        return dropped
+
+    def call(self, fn: Callable[[], Any]) -> concurrent.futures.Future:
+        """Run `fn` on the device thread, between batches (model loads)."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        with self._cond:
+            self._tasks.append((fn, future))
+            self._cond.notify()
+        return future
+
+    def retry_after_s(self, samples: int) -> int:
+        per_batch = self._full_batch_s or 1.0
+        return max(1, math.ceil(samples / self.max_batch * per_batch))
+
+    # ---- device thread ----
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._stopping or self._tasks or self._jobs):
+                    self._cond.wait()
+                if self._stopping:
+                    break
+                task = self._tasks.popleft() if self._tasks else None
+                if task is None:
+                    ref = self._jobs[0].ref
+                    deadline = self._jobs[0].enqueued_at + self.max_wait_s
+                    while (
+                        not (self._stopping or self._tasks)
+                        and self._jobs
+                        and self._jobs[0].ref == ref
+                        and self._rows_waiting(ref) < self.max_batch
+                        and (left := deadline - time.monotonic()) > 0
+                    ):
+                        self._cond.wait(left)
+                    if self._stopping or self._tasks or not self._jobs:
+                        continue
+                    ref = self._jobs[0].ref
+                    slices = self._take(ref)
+            if task is not None:
+                self._run_task(*task)
+            else:
+                self._run_batch(ref, slices)
+        self._fail_all(ModelUnavailable("the service is shutting down"))
+
+    def _rows_waiting(self, ref: str) -> int:
+        return sum(j.n - j.dispatched for j in self._jobs if j.ref == ref)
+
+    def _take(self, ref: str) -> list[tuple[Job, int, int]]:
+        """Up to max_batch rows of `ref`, oldest job first: (job, first row, row count)."""
+        slices = []
+        rows = 0
+        for job in list(self._jobs):
+            if job.ref != ref:
+                continue
+            count = min(job.n - job.dispatched, self.max_batch - rows)
+            slices.append((job, job.dispatched, count))
+            job.dispatched += count
+            rows += count
+            if job.dispatched == job.n:
+                self._jobs.remove(job)
+            if rows == self.max_batch:
+                break
+        self._queued -= rows
+        return slices
+
+    def _run_task(self, fn: Callable[[], Any], future: concurrent.futures.Future) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    def _run_batch(self, ref: str, slices: list[tuple[Job, int, int]]) -> None:
+        try:
+            model = self.registry.acquire(ref)
+            start = time.perf_counter()
+            out = self._forward(model, slices)
+            elapsed = time.perf_counter() - start
+        except ServiceError as exc:
+            self._fail(slices, exc)
+            return
+        except Exception as exc:  # a device error (out of memory...) fails this batch only
+            log.exception("device batch of %s failed", ref)
+            self._fail(slices, ModelUnavailable(f"generating with {ref} failed: {exc}"))
+            return
+        rows = out.shape[0]
+        bucket = model.calibration.bucket_for(rows)
+        if bucket == self.max_batch:
+            previous = self._full_batch_s
+            self._full_batch_s = elapsed if previous is None else 0.8 * previous + 0.2 * elapsed
+        elif self._full_batch_s is None:
+            self._full_batch_s = model.calibration.forward_s
+        self.metrics.forward_passes.inc()
+        self.metrics.batch_samples.observe(rows)
+        self.metrics.forward_seconds.observe(elapsed)
+        self.metrics.samples.labels(ref).inc(rows)
+        offset = 0
+        for job, first, count in slices:
+            if not job.cancelled:
+                if job.out is None:
+                    job.out = np.empty((job.n, *out.shape[1:]), dtype=out.dtype)
+                job.out[first : first + count] = out[offset : offset + count]
+                job.completed += count
+                if job.completed == job.n:
+                    _notify(job, job.out, None)
+            offset += count
+
+    def _forward(self, model: LoadedModel, slices: list[tuple[Job, int, int]]) -> np.ndarray:
+        rows = sum(count for _, _, count in slices)
+        bucket = model.calibration.bucket_for(rows)
+        z = np.zeros((bucket, model.meta.z_dim), dtype=np.float32)  # zero rows pad the bucket
+        offset = 0
+        for job, first, count in slices:
+            z[offset : offset + count] = job.z[first : first + count]
+            offset += count
+        with torch.inference_mode():
+            x = model.module(torch.from_numpy(z).to(model.device))[:rows]  # (rows, ...)
+            if model.kind == "image":
+                return to_uint8_images(x)  # (rows, H, W, C) uint8
+            return to_vectors(x)  # (rows, D) float32
+
+    def _fail(self, slices: list[tuple[Job, int, int]], error: ServiceError) -> None:
+        for job, _, _ in slices:
+            self.cancel(job)
+            _notify(job, None, error)
+
+    def _fail_all(self, error: ServiceError) -> None:
+        with self._cond:
+            jobs = list(self._jobs)
+        for job in jobs:
+            self.cancel(job)
+            _notify(job, None, error)
+        while self._tasks:
+            _fn, future = self._tasks.popleft()
+            if future.set_running_or_notify_cancel():
+                future.set_exception(error)

@@ -1,0 +1,36 @@
+"""Annotated dependencies, so routes read as plain parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.auth import require_api_key
+from service.registry import ModelRegistry
+from service.runtime import Runtime
+from service.sampling import Sampler
+from service.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    return request.app.state.runtime.registry
+
+
+def get_sampler(request: Request) -> Sampler:
+    return request.app.state.runtime.sampler
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+SamplerDep = Annotated[Sampler, Depends(get_sampler)]
+ApiKey = Depends(require_api_key)

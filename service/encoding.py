@@ -1,0 +1,115 @@
+"""Samples to bytes: PNG, JPEG, WebP, a ZIP of PNGs, a PNG grid, JSON, raw .npy; points as JSON.
+
+Every encoder is a pure function of its input, so the same samples give the same bytes (ZIP
+entries carry a fixed timestamp). They run in a thread pool, off the event loop; Pillow
+releases the GIL while it compresses, so the pool uses every core.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import zipfile
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+Format = Literal["png", "jpeg", "webp", "zip", "grid", "json", "npy"]
+IMAGE_FORMATS: tuple[Format, ...] = ("png", "jpeg", "webp", "zip", "grid", "json", "npy")
+VECTOR_FORMATS: tuple[Format, ...] = ("json", "npy")
+SINGLE_IMAGE_FORMATS: tuple[Format, ...] = ("png", "jpeg", "webp")
+MEDIA_TYPES: dict[str, str] = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "zip": "application/zip",
+    "grid": "image/png",
+    "json": "application/json",
+    "npy": "application/x-npy",
+}
+JPEG_QUALITY = 92
+WEBP_QUALITY = 90
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so the same samples give the same archive
+
+
+def _image(pixels: np.ndarray) -> Image.Image:
+    """(H, W, C) uint8 -> a Pillow image, L for one channel, RGB for three."""
+    return Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+
+
+def png(pixels: np.ndarray, compress_level: int) -> bytes:
+    buf = io.BytesIO()
+    _image(pixels).save(buf, "PNG", compress_level=compress_level)
+    return buf.getvalue()
+
+
+def jpeg(pixels: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    _image(pixels).save(buf, "JPEG", quality=JPEG_QUALITY)
+    return buf.getvalue()
+
+
+def webp(pixels: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    _image(pixels).save(buf, "WEBP", quality=WEBP_QUALITY, method=4)
+    return buf.getvalue()
+
+
+def pngs(images: np.ndarray, compress_level: int) -> list[bytes]:
+    """(n, H, W, C) uint8 -> n PNG files."""
+    return [png(img, compress_level) for img in images]
+
+
+def sample_name(seed: int, index: int) -> str:
+    return f"seed-{seed}-{index}.png"
+
+
+def zip_of_pngs(files: Sequence[bytes], seed: int, offset: int) -> bytes:
+    """PNGs stored (not deflated again) as seed-<seed>-<offset + i>.png."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:
+        for i, data in enumerate(files):
+            info = zipfile.ZipInfo(sample_name(seed, offset + i), date_time=_ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    return buf.getvalue()
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """(rows, columns): ceil(sqrt(n)) columns, as many rows as needed."""
+    cols = math.ceil(math.sqrt(n))
+    return math.ceil(n / cols), cols
+
+
+def grid(images: np.ndarray, compress_level: int) -> bytes:
+    """One PNG of the samples in row-major order, no spacing; empty cells are black."""
+    n, h, w, c = images.shape
+    rows, cols = grid_shape(n)
+    canvas = np.zeros((rows * cols, h, w, c), dtype=np.uint8)
+    canvas[:n] = images
+    tiled = canvas.reshape(rows, cols, h, w, c).transpose(0, 2, 1, 3, 4)  # (rows, h, cols, w, c)
+    return png(np.ascontiguousarray(tiled.reshape(rows * h, cols * w, c)), compress_level)
+
+
+def npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def images_json(files: Sequence[bytes], header: dict, seed: int, offset: int) -> bytes:
+    samples = [
+        {"index": offset + i, "seed": seed, "media_type": "image/png",
+         "png_base64": base64.b64encode(data).decode("ascii")}
+        for i, data in enumerate(files)
+    ]  # fmt: skip
+    return json.dumps({**header, "samples": samples}, separators=(",", ":")).encode()
+
+
+def points_json(points: np.ndarray, header: dict) -> bytes:
+    """(n, D) float32 -> {"...header", "points": [[x, y], ...]}; float32 values printed exactly."""
+    return json.dumps({**header, "points": points.tolist()}, separators=(",", ":")).encode()

@@ -1,0 +1,71 @@
+"""Prometheus metrics, one registry per app instance (so tests can build several apps)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class ServiceMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "gan_http_requests", "HTTP requests by route template, method and status.",
+            ["route", "method", "status"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "gan_http_request_duration_seconds", "Time to answer, by route template.",
+            ["route", "method"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.samples = Counter(
+            "gan_samples_generated", "Samples generated, by model version.", ["model"], registry=r
+        )
+        self.samples_dropped = Counter(
+            "gan_samples_dropped",
+            "Queued samples dropped before they ran (client gone or request timed out).",
+            registry=r,
+        )
+        self.rejected = Counter(
+            "gan_requests_rejected", "Sample requests refused or abandoned, by reason.",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.forward_passes = Counter(
+            "gan_device_forward_passes", "Generator forward passes on the device.", registry=r
+        )
+        self.batch_samples = Histogram(
+            "gan_device_batch_samples", "Samples per device batch (before padding).",
+            buckets=_BATCH_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.forward_seconds = Histogram(
+            "gan_device_forward_seconds", "Time of one device batch (forward and copy back).",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.encode_seconds = Histogram(
+            "gan_encode_seconds", "Time to encode one response, by format.",
+            ["format"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.queue_samples = Gauge(
+            "gan_queue_samples", "Samples waiting for the device.", registry=r
+        )
+        self.model_loads = Counter(
+            "gan_model_loads", "Generators loaded onto the device.", ["model"], registry=r
+        )
+        self.model_refusals = Counter(
+            "gan_model_refusals",
+            "Checkpoints refused (corrupt, truncated, tampered or inconsistent).",
+            ["model"], registry=r,
+        )  # fmt: skip
+        self.models_on_device = Gauge(
+            "gan_models_on_device", "Generators held on the device.", registry=r
+        )
+
+    def track_queue(self, depth: Callable[[], float]) -> None:
+        self.queue_samples.set_function(depth)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,58 @@
+"""GET /healthz (alive), GET /readyz (a model loaded and warm), GET /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from service.deps import RuntimeDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get(
+    "/healthz",
+    responses={200: {"content": {"application/json": {"example": {"status": "alive"}}}}},
+)
+async def healthz() -> dict[str, str]:
+    """The process answers (it may still be loading models: see /readyz)."""
+    return {"status": "alive"}
+
+
+@router.get(
+    "/readyz",
+    responses={
+        200: {"description": "Ready", "content": {"application/json": {"example": {
+            "status": "ready", "models_loaded": 1, "queue_samples": 0, "device": "cpu"}}}},
+        503: {"description": "Not ready, with the reason", "content": {"application/json": {
+            "example": {"status": "not ready", "reason": "no model loaded yet: none "
+                        "published in model-store, or none loadable", "models_loaded": 0,
+                        "queue_samples": 0, "device": "cpu"}}}},
+    },
+)  # fmt: skip
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    """200 when a generator is loaded and warmed up (or, with GAN_READY_WITHOUT_MODEL, when
+    start-up is done); 503 with the reason otherwise."""
+    ok, reason = runtime.ready()
+    body = {
+        "status": "ready" if ok else "not ready",
+        "reason": reason,
+        "models_loaded": runtime.registry.loaded_count(),
+        "queue_samples": runtime.batcher.queued_samples,
+        "device": str(runtime.device),
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"example": (
+        "# TYPE gan_device_forward_passes_total counter\n"
+        "gan_device_forward_passes_total 42.0\n")}}}},
+)  # fmt: skip
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics of this instance: requests by route and status, latencies, samples,
+    device batch sizes, forward passes, queue depth, model loads and refusals."""
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

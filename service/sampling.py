@@ -1,0 +1,194 @@
+"""From a validated request to encoded bytes: resolve the version, draw z, batch, encode.
+
+z is drawn here, per request, from (seed, offset + i) alone (models.latent) before any
+batching, so what else shares a device batch cannot change a sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.latent import MAX_SEED, latent_batch, truncate
+from service import encoding
+from service.batcher import Batcher, Job
+from service.errors import FieldError, RequestTimedOut
+from service.metrics import ServiceMetrics
+from service.registry import ModelRegistry, VersionEntry
+from service.schemas import SampleRequest
+from service.settings import Settings
+
+_ACCEPT = {
+    "image/png": "png",
+    "image/jpeg": "jpeg",
+    "image/webp": "webp",
+    "application/zip": "zip",
+    "application/json": "json",
+    "application/x-npy": "npy",
+    "application/octet-stream": "npy",
+}
+_INLINE_Z = 64  # larger z draws run in the pool, not on the event loop
+
+
+@dataclass
+class Encoded:
+    body: bytes
+    media_type: str
+    headers: dict[str, str]
+
+
+class Sampler:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: ModelRegistry,
+        batcher: Batcher,
+        pool: ThreadPoolExecutor,
+        workers: int,
+        metrics: ServiceMetrics,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.batcher = batcher
+        self.pool = pool
+        self.workers = workers
+        self.metrics = metrics
+
+    def check(self, req: SampleRequest, accept: str | None) -> tuple[VersionEntry, str, int]:
+        """The version, the response format and the seed, or the field that is wrong."""
+        limit = self.settings.max_samples_per_request
+        if req.n > limit:
+            raise FieldError("n", req.n, f"n must be at most {limit} (GAN_MAX_SAMPLES_PER_REQUEST)")
+        entry = self.registry.resolve(req.model)
+        assert entry.meta is not None
+        fmt = req.format or self._from_accept(accept, req.n, entry.meta.output_kind)
+        if entry.meta.output_kind == "vector" and fmt not in encoding.VECTOR_FORMATS:
+            raise FieldError(
+                "format", fmt, f"{entry.ref} makes points, not images: use format json or npy"
+            )
+        if fmt in encoding.SINGLE_IMAGE_FORMATS and req.n != 1:
+            raise FieldError(
+                "format", fmt, f"format {fmt!r} holds one image, but n is {req.n}: use n = 1, "
+                "or zip, grid, json or npy"
+            )  # fmt: skip
+        seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        return entry, fmt, seed
+
+    @staticmethod
+    def _from_accept(accept: str | None, n: int, kind: str) -> str:
+        default = "json" if kind == "vector" else ("png" if n == 1 else "zip")
+        for part in (accept or "").split(","):
+            media = part.split(";")[0].strip().lower()
+            fmt = _ACCEPT.get(media)
+            if fmt == "png" and n > 1:
+                return "grid"
+            if fmt is not None:
+                return fmt
+        return default
+
+    async def generate(
+        self,
+        req: SampleRequest,
+        entry: VersionEntry,
+        seed: int,
+        request_id: str,
+        disconnected: Callable[[], Awaitable[None]],
+    ) -> np.ndarray | None:
+        """The samples as an array, or None when the client went away first."""
+        assert entry.meta is not None
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        args = (seed, req.offset, req.n, entry.meta.z_dim, req.truncation)
+        if req.n <= _INLINE_Z:
+            z = _draw_z(*args)
+        else:
+            z = await loop.run_in_executor(self.pool, _draw_z, *args)
+        job = Job(entry.ref, z, loop.create_future(), loop, request_id)
+        self.batcher.submit(job)  # QueueFull -> 429
+        gone = asyncio.ensure_future(disconnected())
+        timeout = self.settings.request_timeout_s - (time.monotonic() - started)
+        try:
+            done, _ = await asyncio.wait(
+                {job.future, gone}, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED
+            )
+        except asyncio.CancelledError:
+            self.batcher.cancel(job)
+            raise
+        finally:
+            gone.cancel()
+        if job.future in done:
+            return job.future.result()  # raises the batcher's error, if any
+        self.batcher.cancel(job)
+        if gone in done:
+            self.metrics.rejected.labels("client_gone").inc()
+            return None
+        self.metrics.rejected.labels("timeout").inc()
+        with contextlib.suppress(asyncio.CancelledError):
+            job.future.cancel()
+        raise RequestTimedOut(
+            f"{req.n} samples of {entry.ref} were not ready within "
+            f"{self.settings.request_timeout_s:g} s (GAN_REQUEST_TIMEOUT_S); the service is "
+            "busy: retry later or ask for fewer samples"
+        )
+
+    async def encode(
+        self, samples: np.ndarray, entry: VersionEntry, fmt: str, seed: int, offset: int
+    ) -> Encoded:
+        assert entry.meta is not None
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        level = self.settings.png_compress_level
+        header = {"model": entry.ref, "sha256": entry.meta.weights_sha256, "seed": seed,
+                  "offset": offset, "n": int(samples.shape[0])}  # fmt: skip
+        if entry.meta.output_kind == "vector":
+            body = encoding.points_json(samples, header) if fmt == "json" else encoding.npy(samples)
+        elif fmt in ("png", "jpeg", "webp"):
+            one = {"png": lambda x: encoding.png(x, level), "jpeg": encoding.jpeg,
+                   "webp": encoding.webp}[fmt]  # fmt: skip
+            body = await loop.run_in_executor(self.pool, one, samples[0])
+        elif fmt == "npy":
+            body = encoding.npy(samples)
+        elif fmt == "grid":
+            body = await loop.run_in_executor(self.pool, encoding.grid, samples, level)
+        else:  # zip or json: one PNG per sample, spread over the pool
+            files = await self._pngs(samples, level)
+            if fmt == "zip":
+                body = await loop.run_in_executor(
+                    self.pool, encoding.zip_of_pngs, files, seed, offset
+                )
+            else:
+                body = await loop.run_in_executor(
+                    self.pool, encoding.images_json, files, header, seed, offset
+                )
+        self.metrics.encode_seconds.labels(fmt).observe(time.perf_counter() - started)
+        headers = {
+            "X-Model-Version": entry.ref,
+            "X-Model-Sha256": entry.meta.weights_sha256,
+            "X-Seed": str(seed),
+            "X-Offset": str(offset),
+            "X-Count": str(samples.shape[0]),
+        }
+        if fmt == "zip":
+            headers["Content-Disposition"] = f'attachment; filename="samples-{seed}-{offset}.zip"'
+        return Encoded(body, encoding.MEDIA_TYPES[fmt], headers)
+
+    async def _pngs(self, images: np.ndarray, level: int) -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        parts = max(1, min(self.workers, len(images) // 4))
+        chunks = np.array_split(images, parts)
+        done = await asyncio.gather(
+            *(loop.run_in_executor(self.pool, encoding.pngs, chunk, level) for chunk in chunks)
+        )
+        return [f for chunk in done for f in chunk]
+
+
+def _draw_z(seed: int, offset: int, n: int, z_dim: int, psi: float) -> np.ndarray:
+    z = latent_batch(seed, offset, n, z_dim)  # (n, z_dim), a pure function of (seed, index)
+    return truncate(z, psi) if psi != 1.0 else z

@@ -1,0 +1,96 @@
+"""Request and response bodies of the sample service: checked at the edge, extra fields refused."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.latent import MAX_SEED
+
+MODEL_REF_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}(@[0-9]{1,18})?$"
+MAX_OFFSET = 2**53 - 1  # exact in every JSON client
+
+SampleFormat = Literal["png", "jpeg", "webp", "zip", "grid", "json", "npy"]
+
+
+class SampleRequest(BaseModel):
+    """POST /samples. Sample i of the answer is sample `offset + i` of `seed`: it depends only
+    on (model version, seed, offset + i), never on n or on other requests."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"n": 16, "seed": 42, "model": "digits@2000", "format": "zip"},
+                {"n": 1, "seed": 7, "offset": 3, "truncation": 0.7},
+                {"n": 500, "seed": 1, "model": "ring-8", "format": "json"},
+            ]
+        },
+    )
+
+    n: int = Field(1, ge=1, description="Number of samples (at most GAN_MAX_SAMPLES_PER_REQUEST).")
+    seed: int | None = Field(
+        None, ge=0, le=MAX_SEED, description="0 <= seed < 2**63; omitted = a random seed, "
+        "returned in the X-Seed header."
+    )  # fmt: skip
+    model: str | None = Field(
+        None,
+        pattern=MODEL_REF_PATTERN,
+        description="'name' (its default version) or 'name@version' (pinned). Omitted: "
+        "GAN_DEFAULT_MODEL, else the model with the most recently created version.",
+    )
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Index of the first sample.")
+    truncation: float = Field(
+        1.0, ge=0.0, le=1.0, allow_inf_nan=False,
+        description="psi in [0, 1]: z is scaled by psi (1 = no truncation, 0 = the mean).",
+    )  # fmt: skip
+    format: SampleFormat | None = Field(
+        None,
+        description="png | jpeg | webp (n = 1), zip | grid | json | npy. Omitted: the Accept "
+        "header decides, else png for n = 1 and zip for n > 1 (json for vector models).",
+    )
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"examples": [{"version": 2000}]}
+    )
+
+    version: int = Field(ge=0, description="A usable version of the model.")
+
+
+class PromoteResult(BaseModel):
+    model: str
+    default_version: int
+    ref: str
+
+
+class VersionView(BaseModel):
+    ref: str = Field(examples=["digits@2000"])
+    version: int
+    status: Literal["ready", "refused"]
+    refused_reason: str | None = Field(
+        None, description="Why the checkpoint is not served (corrupt, truncated, tampered...)."
+    )
+    default: bool
+    loaded: bool = Field(description="Held on the device right now.")
+    device_batch_sizes: list[int] | None = Field(
+        None, description="The padded batch sizes the device runs for this version (exact)."
+    )
+    meta: dict[str, Any] | None = Field(
+        None, description="The checkpoint's metadata: dataset, step, metrics, created, sha256..."
+    )
+
+
+class ModelView(BaseModel):
+    name: str
+    default_version: int | None
+    promoted_version: int | None = Field(description="Set by POST /models/{model}/promote.")
+    versions: list[VersionView]
+
+
+class ModelList(BaseModel):
+    default_model: str | None = Field(description="Served when a request names no model.")
+    models: list[ModelView]
