@@ -90,7 +90,7 @@ class Batcher:
         self._jobs: deque[Job] = deque()
         self._tasks: deque[tuple[Callable[[], Any], concurrent.futures.Future]] = deque()
         self._queued = 0  # samples admitted and not yet handed to the device
-        self._full_batch_s: float | None = None  # running estimate of one full batch
+        self._sample_s: float | None = None  # running estimate of device time per sample
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="device", daemon=True)
         metrics.track_queue(lambda: self._queued)
@@ -151,8 +151,8 @@ class Batcher:
         return future
 
     def retry_after_s(self, samples: int) -> int:
-        per_batch = self._full_batch_s or 1.0
-        return max(1, math.ceil(samples / self.max_batch * per_batch))
+        """Seconds until `samples` queued samples should have run, at the measured speed."""
+        return max(1, math.ceil(samples * (self._sample_s or 0.01)))
 
     # ---- device thread ----
 
@@ -228,12 +228,10 @@ class Batcher:
             self._fail(slices, ModelUnavailable(f"generating with {ref} failed: {exc}"))
             return
         rows = out.shape[0]
-        bucket = model.calibration.bucket_for(rows)
-        if bucket == self.max_batch:
-            previous = self._full_batch_s
-            self._full_batch_s = elapsed if previous is None else 0.8 * previous + 0.2 * elapsed
-        elif self._full_batch_s is None:
-            self._full_batch_s = model.calibration.forward_s
+        if self._sample_s is None:
+            self._sample_s = model.calibration.forward_s / model.calibration.max_rows
+        if 2 * rows >= self.max_batch:  # small batches overstate the cost of a sample
+            self._sample_s = 0.8 * self._sample_s + 0.2 * elapsed / rows
         self.metrics.forward_passes.inc()
         self.metrics.batch_samples.observe(rows)
         self.metrics.forward_seconds.observe(elapsed)
@@ -250,18 +248,22 @@ class Batcher:
             offset += count
 
     def _forward(self, model: LoadedModel, slices: list[tuple[Job, int, int]]) -> np.ndarray:
+        """Run the rows, in padded buckets the calibration found exact, and copy them back."""
         rows = sum(count for _, _, count in slices)
-        bucket = model.calibration.bucket_for(rows)
-        z = np.zeros((bucket, model.meta.z_dim), dtype=np.float32)  # zero rows pad the bucket
-        offset = 0
-        for job, first, count in slices:
-            z[offset : offset + count] = job.z[first : first + count]
-            offset += count
-        with torch.inference_mode():
-            x = model.module(torch.from_numpy(z).to(model.device))[:rows]  # (rows, ...)
-            if model.kind == "image":
-                return to_uint8_images(x)  # (rows, H, W, C) uint8
-            return to_vectors(x)  # (rows, D) float32
+        z = np.concatenate([job.z[first : first + count] for job, first, count in slices])
+        parts = []
+        for start in range(0, rows, model.calibration.max_rows):
+            chunk = z[start : start + model.calibration.max_rows]  # (k, z_dim)
+            bucket = model.calibration.bucket_for(len(chunk))
+            padded = np.zeros((bucket, model.meta.z_dim), dtype=np.float32)  # (bucket, z_dim)
+            padded[: len(chunk)] = chunk
+            with torch.inference_mode():
+                x = model.module(torch.from_numpy(padded).to(model.device))[: len(chunk)]
+                if model.kind == "image":
+                    parts.append(to_uint8_images(x))  # (k, H, W, C) uint8
+                else:
+                    parts.append(to_vectors(x))  # (k, D) float32
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _fail(self, slices: list[tuple[Job, int, int]], error: ServiceError) -> None:
         for job, _, _ in slices:

@@ -9,7 +9,7 @@ blocking, and so a different summation order, for a different number of rows (me
 this project's CPU: an MLP gives different last bits for 1..15 rows than for 64). So the
 device always runs one of a few fixed batch sizes ("buckets", padded with zero rows), and
 `calibrate` keeps only the buckets whose every row is bit-identical to the same z run inside
-a full `max_batch` batch at another position. Buckets that fail are never used.
+a reference batch of 64 rows, at another position. Buckets that fail are never used.
 """
 
 from __future__ import annotations
@@ -29,15 +29,20 @@ from models.latent import latent_batch
 log = logging.getLogger("service.inference")
 
 CALIBRATION_SEED = 0x5EED
+REFERENCE_BATCH = 64  # the batch every bucket must agree with, bit for bit
 _AFFINE = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 @dataclass(frozen=True)
 class Calibration:
-    buckets: tuple[int, ...]  # batch sizes the device may run, ascending, max_batch last
-    exact: bool  # False: even the full batch depends on row position or on the run
-    forward_s: float  # one forward at max_batch, measured after warm-up
+    buckets: tuple[int, ...]  # padded batch sizes the device may run, ascending
+    exact: bool  # False: even the reference batch depends on row position or on the run
+    forward_s: float  # one forward of the largest bucket used, measured after warm-up
+
+    @property
+    def max_rows(self) -> int:
+        return self.buckets[-1]
 
     def bucket_for(self, rows: int) -> int:
         for size in self.buckets:
@@ -97,14 +102,21 @@ def optimize_generator(
 
 
 def bucket_ladder(max_batch: int) -> list[int]:
-    """1, 2, 4, ... below max_batch, then max_batch."""
-    ladder = [2**k for k in range(max(1, math.ceil(math.log2(max_batch)))) if 2**k < max_batch]
-    return [*ladder, max_batch]
+    """1, 2, 4, ... up to max_batch, plus max_batch and REFERENCE_BATCH."""
+    top = max(max_batch, REFERENCE_BATCH)
+    powers = {2**k for k in range(top.bit_length()) if 2**k <= top}
+    return sorted(powers | {max_batch, REFERENCE_BATCH})
 
 
 def calibrate(module: nn.Module, z_dim: int, max_batch: int, device: torch.device) -> Calibration:
-    """Warm up, time the full batch, and keep the buckets that reproduce it bit for bit."""
-    z = torch.from_numpy(latent_batch(CALIBRATION_SEED, 0, max_batch, z_dim)).to(device)
+    """Warm up, then keep the bucket sizes that reproduce the reference batch bit for bit.
+
+    The reference is a batch of REFERENCE_BATCH rows whatever GAN_MAX_BATCH_SIZE is, so
+    replicas with different batch settings still agree. Buckets above max_batch are kept only
+    when nothing smaller up to max_batch is exact (rows per batch never exceed max_batch; a
+    bucket may be larger than its rows: the rest is zero padding).
+    """
+    z = torch.from_numpy(latent_batch(CALIBRATION_SEED, 0, REFERENCE_BATCH, z_dim)).to(device)
 
     def run(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -113,33 +125,36 @@ def calibrate(module: nn.Module, z_dim: int, max_batch: int, device: torch.devic
             torch.cuda.synchronize(y.device)
         return y
 
-    reference = run(z)  # (max_batch, ...) the canonical result; also the warm-up
-    start = time.perf_counter()
-    again = run(z)
-    forward_s = time.perf_counter() - start
-    shift = max_batch // 2 + 1
-    rolled = run(torch.roll(z, shift, 0))
-    exact = torch.equal(again, reference) and torch.equal(rolled, torch.roll(reference, shift, 0))
+    reference = run(z)  # (REFERENCE_BATCH, ...) the canonical result; also the warm-up
+    shift = REFERENCE_BATCH // 2 + 1
+    exact = torch.equal(run(z), reference) and torch.equal(
+        run(torch.roll(z, shift, 0)), torch.roll(reference, shift, 0)
+    )
     if not exact:
         log.warning("batch results depend on row position or vary run to run on %s", device)
-        return Calibration((max_batch,), False, forward_s)
-    kept = []
-    for size in bucket_ladder(max_batch)[:-1]:
-        if _bucket_is_exact(run, z, reference, size):
-            kept.append(size)
-    return Calibration((*kept, max_batch), True, forward_s)
+        kept = [REFERENCE_BATCH]
+    else:
+        kept = [b for b in bucket_ladder(max_batch) if _bucket_is_exact(run, z, reference, b)]
+    # Rows per batch stop at max_batch; one bucket at or above it is all that is needed.
+    cap = next((b for b in kept if b >= max_batch), kept[-1])
+    buckets = tuple(b for b in kept if b <= cap)
+    batch = torch.zeros(buckets[-1], z_dim, device=device)  # (bucket, z_dim)
+    start = time.perf_counter()
+    run(batch)
+    return Calibration(buckets, exact, time.perf_counter() - start)
 
 
 def _bucket_is_exact(run, z: torch.Tensor, reference: torch.Tensor, size: int) -> bool:
-    """Rows of z, at other positions and beside zero padding, must give the reference bits."""
-    max_batch = z.shape[0]
+    """Reference rows, at other positions and beside zero padding, must give the same bits."""
+    if size == z.shape[0]:
+        return True  # the reference itself, already checked for position and repeat
     trials = max(2, math.ceil(32 / size))
     rng = np.random.default_rng(size)
     for trial in range(trials):
         rows = size if trial % 2 == 0 else max(1, (size + 1) // 2)  # full, then half-padded
-        first = int(rng.integers(0, max_batch - rows + 1))
+        pick = torch.from_numpy(rng.integers(0, z.shape[0], rows)).to(z.device)  # (rows,)
         batch = torch.zeros(size, *z.shape[1:], dtype=z.dtype, device=z.device)  # (size, z_dim)
-        batch[:rows] = z[first : first + rows]
-        if not torch.equal(run(batch)[:rows], reference[first : first + rows]):
+        batch[:rows] = z[pick]
+        if not torch.equal(run(batch)[:rows], reference[pick]):
             return False
     return True

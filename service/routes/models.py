@@ -33,10 +33,63 @@ _BAD_VERSION = {
                     "type": "int_type", "input": "latest"}],
         "message": "body.version: Input should be a valid integer (got 'latest')"}}},
 }  # fmt: skip
+_VERSION_EXAMPLE = {
+    "ref": "digits@2000",
+    "version": 2000,
+    "status": "ready",
+    "refused_reason": None,
+    "default": True,
+    "loaded": True,
+    "device_batch_sizes": [1, 2, 4, 8, 16, 32, 64],
+    "meta": {
+        "name": "digits",
+        "version": 2000,
+        "dataset": "digits",
+        "step": 2000,
+        "loss": "non-saturating",
+        "created": "2026-11-23T06:30:00+00:00",
+        "output_kind": "image",
+        "output_shape": [1, 8, 8],
+        "z_dim": 100,
+        "metrics": {},
+        "weights_sha256": "9a0b…",
+    },
+}
+_REFUSED_EXAMPLE = {
+    "ref": "digits@2500",
+    "version": 2500,
+    "status": "refused",
+    "default": False,
+    "loaded": False,
+    "device_batch_sizes": None,
+    "meta": None,
+    "refused_reason": ".../00002500.safetensors: sha256 3f1c… does not match the "
+    "metadata's 9a0b… (truncated or tampered)",
+}
+_MODEL_EXAMPLE = {
+    "name": "digits",
+    "default_version": 2000,
+    "promoted_version": None,
+    "versions": [_VERSION_EXAMPLE, _REFUSED_EXAMPLE],
+}
+_BAD_NAME = {
+    "description": "The model name in the path is not a valid name",
+    "content": {"application/json": {"example": {
+        "detail": [{"loc": ["path", "model"], "msg": "String should match pattern "
+                    "'^[a-z0-9][a-z0-9_.-]{0,63}$'", "type": "string_pattern_mismatch",
+                    "input": "Cats!"}],
+        "message": "path.model: String should match pattern '^[a-z0-9][a-z0-9_.-]{0,63}$' "
+                   "(got 'Cats!')"}}},
+}  # fmt: skip
 ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, examples=["digits"])]
 
 
-@router.get("", response_model=ModelList)
+@router.get(
+    "",
+    response_model=ModelList,
+    responses={200: {"content": {"application/json": {"example": {
+        "default_model": "digits", "models": [_MODEL_EXAMPLE]}}}}},
+)  # fmt: skip
 async def list_models(registry: RegistryDep) -> ModelList:
     """Every model, every version with its metadata (dataset, step, metrics, created,
     sha256), which is the default, which are loaded, and refused checkpoints with the reason."""
@@ -46,7 +99,15 @@ async def list_models(registry: RegistryDep) -> ModelList:
     )
 
 
-@router.get("/{model}", response_model=ModelView, responses={404: _NOT_FOUND})
+@router.get(
+    "/{model}",
+    response_model=ModelView,
+    responses={
+        200: {"content": {"application/json": {"example": _MODEL_EXAMPLE}}},
+        404: _NOT_FOUND,
+        422: _BAD_NAME,
+    },
+)
 async def read_model(model: ModelName, registry: RegistryDep) -> ModelView:
     """One model's versions, as in GET /models."""
     for entry in registry.snapshot():
@@ -59,7 +120,19 @@ async def read_model(model: ModelName, registry: RegistryDep) -> ModelView:
     "/{model}/promote",
     response_model=PromoteResult,
     dependencies=[ApiKey],
-    responses={**AUTH_RESPONSES, 404: _NOT_FOUND, 409: _REFUSED, 422: _BAD_VERSION},
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {"model": "digits", "default_version": 1500, "ref": "digits@1500"}
+                }
+            }
+        },
+        **AUTH_RESPONSES,
+        404: _NOT_FOUND,
+        409: _REFUSED,
+        422: _BAD_VERSION,
+    },  # fmt: skip
 )
 async def promote_model(
     model: ModelName, body: PromoteRequest, runtime: RuntimeDep

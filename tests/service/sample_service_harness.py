@@ -1,0 +1,115 @@
+"""Test harness for the sample service: the real service under uvicorn in a child process
+(`python -m service`), waited for and stopped by its pid; helpers to read its metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+API_KEY = "test-key-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            value = check()
+            if value:
+                return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+class ServiceProcess:
+    """`python -m service` with GAN_* settings, serving the API alone (a Redis URL is set, so
+    the embedded Redis and worker are not started; the jobs routes are not under test here)."""
+
+    def __init__(self, tmp: Path, model_dir: Path, **settings: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.model_dir = model_dir
+        self.log = tmp / f"service-{self.port}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GAN_")}
+        env |= {
+            "GAN_MODEL_DIR": str(model_dir),
+            "GAN_DEVICE": "cpu",
+            "GAN_REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens: jobs answer 503
+            "GAN_VAR_DIR": str(tmp / "var"),
+            "PYTHONPATH": str(ROOT),
+        }
+        for key, value in settings.items():
+            env[f"GAN_{key.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=tmp,
+            env=env,
+            stdout=open(self.log, "wb"),  # noqa: SIM115 (the child keeps it)
+            stderr=subprocess.STDOUT,
+        )
+        self.client = httpx.Client(base_url=self.url, timeout=60)
+
+    def wait_ready(self, timeout: float = 120, status: int = 200) -> None:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"service exited:\n{self.log_text()[-3000:]}")
+            return self.client.get("/readyz").status_code == status
+
+        wait_for(ready, timeout, f"{self.url}/readyz to answer {status}", interval=0.2)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a metric's samples whose labels include `labels` (0 when absent)."""
+        text = self.client.get("/metrics").text
+        total = 0.0
+        for line in text.splitlines():
+            match = re.match(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})? (\S+)$", line)
+            if not match or match.group(1) != name:
+                continue
+            found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+            if all(found.get(k) == v for k, v in labels.items()):
+                total += float(match.group(3))
+        return total
+
+    def stop(self) -> None:
+        self.client.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def copy_store(source: Path, target: Path, only: list[str] | None = None) -> Path:
+    """A private copy of published checkpoints (without training's run/ folders)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for model in source.iterdir():
+        for file in model.glob("*.*"):
+            ref = f"{model.name}@{int(file.stem)}" if file.stem.isdigit() else None
+            if only is None or ref in only:
+                (target / model.name).mkdir(exist_ok=True)
+                shutil.copy2(file, target / model.name / file.name)
+    return target
