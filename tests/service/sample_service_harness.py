@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -113,3 +114,35 @@ def copy_store(source: Path, target: Path, only: list[str] | None = None) -> Pat
                 (target / model.name).mkdir(exist_ok=True)
                 shutil.copy2(file, target / model.name / file.name)
     return target
+
+
+def checkpoint_files(store: Path, ref: str) -> tuple[Path, Path]:
+    name, _, version = ref.partition("@")
+    stem = f"{int(version):08d}"
+    return store / name / f"{stem}.json", store / name / f"{stem}.safetensors"
+
+
+def publish(
+    source: Path,
+    ref: str,
+    target: Path,
+    *,
+    as_version: int | None = None,
+    weights: bytes | None = None,
+) -> str:
+    """Publish checkpoint `ref` of `source` into `target` the way training does (weights
+    first, metadata last, each by rename). `as_version` re-labels it; `weights` replaces the
+    weight bytes while the metadata keeps the original sha256 (a tampered checkpoint)."""
+    meta_path, weights_path = checkpoint_files(source, ref)
+    meta = json.loads(meta_path.read_text())
+    if as_version is not None:
+        stem = f"{as_version:08d}"
+        meta |= {"version": as_version, "step": as_version, "weights_file": f"{stem}.safetensors"}
+    new_meta, new_weights = checkpoint_files(target, f"{meta['name']}@{meta['version']}")
+    new_meta.parent.mkdir(parents=True, exist_ok=True)
+    for path, data in ((new_weights, weights if weights is not None else weights_path.read_bytes()),
+                       (new_meta, json.dumps(meta, indent=2).encode())):  # fmt: skip
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    return f"{meta['name']}@{meta['version']}"

@@ -1,0 +1,103 @@
+"""The inference path without HTTP: batch-norm folding, the exact-bucket calibration (checked
+on fresh latents, not the ones it calibrated on), and the encoders' fixed byte layout."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models.config import DCGANConfig, MLPConfig
+from models.factory import build_generator
+from models.latent import latent_batch
+from service import encoding
+from service.inference import (
+    REFERENCE_BATCH,
+    bucket_ladder,
+    calibrate,
+    fold_batchnorm,
+    optimize_generator,
+)
+
+ARCHS = {
+    "dcgan": DCGANConfig(image_size=16, channels=3, z_dim=32, g_width=16, d_width=8),
+    "mlp": MLPConfig(z_dim=2, g_hidden=64, g_layers=3, d_hidden=16),
+}
+
+
+def trained_looking(cfg) -> torch.nn.Module:
+    """A generator whose batch-norm statistics are not the identity, as after training."""
+    torch.manual_seed(0)
+    g = build_generator(cfg)
+    for m in g.modules():
+        if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.bias.data.normal_(0, 0.1)
+    return g.eval()
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_folding_batch_norm_keeps_the_function(arch: str) -> None:
+    cfg = ARCHS[arch]
+    g = trained_looking(cfg)
+    fast = optimize_generator(g)
+    assert not any(isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d)
+                   for m in fast.modules())  # fmt: skip
+    z = torch.from_numpy(latent_batch(3, 0, 32, cfg.z_dim))
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(z), g(z), rtol=1e-4, atol=1e-5)
+    assert len(fold_batchnorm(g.net)) < len(g.net)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+@pytest.mark.parametrize("max_batch", [8, 64, 100])
+def test_calibrated_buckets_are_exact_on_fresh_latents(arch: str, max_batch: int) -> None:
+    cfg = ARCHS[arch]
+    fast = optimize_generator(trained_looking(cfg))
+    cal = calibrate(fast, cfg.z_dim, max_batch, torch.device("cpu"))
+    assert cal.exact and list(cal.buckets) == sorted(set(cal.buckets))
+    assert cal.max_rows >= min(max_batch, cal.buckets[-1])
+    assert set(cal.buckets) <= set(bucket_ladder(max_batch))
+    z = torch.from_numpy(latent_batch(99, 1000, REFERENCE_BATCH, cfg.z_dim))  # unseen z
+    with torch.inference_mode():
+        reference = fast(z)  # (64, ...)
+        rng = np.random.default_rng(0)
+        for size in cal.buckets:
+            rows = min(size, REFERENCE_BATCH)
+            for _ in range(3):
+                pick = rng.permutation(REFERENCE_BATCH)[:rows]
+                batch = torch.zeros(size, cfg.z_dim)
+                batch[:rows] = z[pick]
+                assert torch.equal(fast(batch)[:rows], reference[pick]), (size, rows)
+
+
+def test_bucket_ladder() -> None:
+    assert bucket_ladder(64) == [1, 2, 4, 8, 16, 32, 64]
+    assert bucket_ladder(8) == [1, 2, 4, 8, 16, 32, 64]
+    assert bucket_ladder(100) == [1, 2, 4, 8, 16, 32, 64, 100]
+
+
+def test_encoders_have_a_fixed_layout() -> None:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 6, 7, 3), dtype=np.uint8)  # (n, H, W, C)
+    files = encoding.pngs(images, 1)
+    archive = encoding.zip_of_pngs(files, seed=11, offset=4)
+    assert archive == encoding.zip_of_pngs(encoding.pngs(images, 1), seed=11, offset=4)
+    names = zipfile.ZipFile(io.BytesIO(archive)).namelist()
+    assert names == [f"seed-11-{i}.png" for i in range(4, 9)]
+    for data, img in zip(files, images, strict=True):
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), img)
+    assert encoding.grid_shape(1) == (1, 1) and encoding.grid_shape(5) == (2, 3)
+    assert encoding.grid_shape(16) == (4, 4) and encoding.grid_shape(17) == (4, 5)
+    grid = np.asarray(Image.open(io.BytesIO(encoding.grid(images, 1))))
+    assert grid.shape == (12, 21, 3)
+    assert np.array_equal(grid[6:12, 7:14], images[4]) and not grid[6:, 14:].any()
+    gray = encoding.png(images[0, :, :, :1], 1)
+    assert Image.open(io.BytesIO(gray)).mode == "L"
+    loaded = np.load(io.BytesIO(encoding.npy(images)), allow_pickle=False)
+    assert np.array_equal(loaded, images)
