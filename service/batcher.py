@@ -2,10 +2,12 @@
 
 Requests arrive as `Job`s: a version ref and their z, drawn before batching. The device
 thread takes rows from the queue, oldest job first, only rows of one version per batch, up to
-`max_batch` rows, waiting at most `max_wait_s` (from the oldest job's arrival) for a batch to
-fill. A job larger than a batch is spread over several. Results are copied back into each
-job's own array; when a job is complete its asyncio future is resolved through its event
-loop (`call_soon_threadsafe`), so the loop never waits on the device.
+`max_batch` rows. While more requests are being parsed it waits at most `max_wait_s` (from
+the oldest job's arrival) for a batch to fill; otherwise it starts at once (a busy device
+batches by itself: rows pile up while it runs). A job larger than a batch is spread over
+several. Results are copied back into each job's own array; when a job is complete its
+asyncio future is resolved through its event loop (`call_soon_threadsafe`), so the loop never
+waits on the device.
 
 Admission: the queue holds at most `max_queue_samples` samples not yet on the device; beyond
 that `submit` raises QueueFull with a Retry-After from the queue depth and the measured speed.
@@ -71,6 +73,16 @@ def _resolve(future: asyncio.Future, value: Any, error: BaseException | None) ->
         future.set_result(value)
 
 
+class Arrival:
+    def __init__(self, batcher: Batcher) -> None:
+        self._batcher: Batcher | None = batcher
+
+    def close(self) -> None:
+        if self._batcher is not None:
+            batcher, self._batcher = self._batcher, None
+            batcher._arrived()
+
+
 class Batcher:
     def __init__(
         self,
@@ -90,6 +102,7 @@ class Batcher:
         self._jobs: deque[Job] = deque()
         self._tasks: deque[tuple[Callable[[], Any], concurrent.futures.Future]] = deque()
         self._queued = 0  # samples admitted and not yet handed to the device
+        self._arriving = 0  # requests being parsed that will submit a job in a moment
         self._sample_s: float | None = None  # running estimate of device time per sample
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="device", daemon=True)
@@ -110,9 +123,26 @@ class Batcher:
     def queued_samples(self) -> int:
         return self._queued
 
-    def submit(self, job: Job) -> None:
-        """Queue a job, or raise QueueFull (a job bigger than the whole queue gets in alone)."""
+    def arrival(self) -> Arrival:
+        """Announce a request that is being parsed. While any is, an idle device waits (up to
+        max_wait_s) for its rows; when none is, waiting would only add latency. The arrival
+        ends when its job is submitted, or when the caller closes it (the request failed)."""
         with self._cond:
+            self._arriving += 1
+        return Arrival(self)
+
+    def _arrived(self) -> None:
+        with self._cond:
+            self._arriving -= 1
+            self._cond.notify()
+
+    def submit(self, job: Job, arrival: Arrival | None = None) -> None:
+        """Queue a job, or raise QueueFull (a job bigger than the whole queue gets in alone).
+        The arrival ends in the same step as the job is queued, so the device thread never sees
+        neither of them and starts a batch without these rows."""
+        with self._cond:
+            if arrival is not None:
+                arrival.close()  # re-enters the condition's RLock
             if self._queued > 0 and self._queued + job.n > self.max_queue_samples:
                 retry = self.retry_after_s(self._queued + job.n)
                 self.metrics.rejected.labels("queue_full").inc()
@@ -169,6 +199,7 @@ class Batcher:
                     deadline = self._jobs[0].enqueued_at + self.max_wait_s
                     while (
                         not (self._stopping or self._tasks)
+                        and self._arriving > 0
                         and self._jobs
                         and self._jobs[0].ref == ref
                         and self._rows_waiting(ref) < self.max_batch

@@ -18,7 +18,7 @@ import numpy as np
 
 from models.latent import MAX_SEED, latent_batch, truncate
 from service import encoding
-from service.batcher import Batcher, Job
+from service.batcher import Arrival, Batcher, Job
 from service.errors import FieldError, RequestTimedOut
 from service.metrics import ServiceMetrics
 from service.registry import ModelRegistry, VersionEntry
@@ -100,6 +100,7 @@ class Sampler:
         seed: int,
         request_id: str,
         disconnected: Callable[[], Awaitable[None]],
+        arrival: Arrival | None = None,
     ) -> np.ndarray | None:
         """The samples as an array, or None when the client went away first."""
         assert entry.meta is not None
@@ -111,7 +112,7 @@ class Sampler:
         else:
             z = await loop.run_in_executor(self.pool, _draw_z, *args)
         job = Job(entry.ref, z, loop.create_future(), loop, request_id)
-        self.batcher.submit(job)  # QueueFull -> 429
+        self.batcher.submit(job, arrival)  # QueueFull -> 429
         gone = asyncio.ensure_future(disconnected())
         timeout = self.settings.request_timeout_s - (time.monotonic() - started)
         try:

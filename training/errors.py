@@ -1,8 +1,8 @@
 """Errors a user can act on. The message says what is wrong and, where it helps, what to do.
 
-    GanError
-    ├── DatasetError    missing path, empty folder, unreadable file, wrong shape, too few samples
-    └── TrainingError   NaN losses, a model name already taken, a resume state that does not fit
+GanError
+├── DatasetError    missing path, empty folder, unreadable file, wrong shape, too few samples
+└── TrainingError   NaN losses, a model name already taken, a resume state that does not fit
 """
 
 

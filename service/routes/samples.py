@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from starlette.types import Receive
 
 from models.latent import MAX_SEED
+from service.batcher import Arrival
 from service.deps import SamplerDep
 from service.errors import clean_errors
 from service.schemas import MAX_OFFSET, MODEL_REF_PATTERN, SampleRequest
@@ -117,12 +118,16 @@ def _parse(body: bytes) -> SampleRequest:
 
 
 async def _sample(
-    sampler: SamplerDep, req: SampleRequest, request: Request, extra_headers: dict[str, str]
+    sampler: SamplerDep,
+    req: SampleRequest,
+    request: Request,
+    extra_headers: dict[str, str],
+    arrival: Arrival | None = None,
 ) -> Response:
     entry, fmt, seed = sampler.check(req, request.headers.get("accept"))
     request_id = request.scope.get("state", {}).get("request_id", "-")
     samples = await sampler.generate(
-        req, entry, seed, request_id, lambda: _until_disconnect(request.receive)
+        req, entry, seed, request_id, lambda: _until_disconnect(request.receive), arrival
     )
     if samples is None:
         return Response(status_code=499)  # client closed the request; nobody reads this
@@ -146,8 +151,12 @@ async def create_samples(request: Request, sampler: SamplerDep) -> Response:
     jpeg or webp. Models of 2-D data answer JSON points. Headers name the model version, its
     sha256, the seed and the offset.
     """
-    req = _parse(await request.body())
-    return await _sample(sampler, req, request, {})
+    arrival = sampler.batcher.arrival()  # an idle device may wait a moment for these rows
+    try:
+        req = _parse(await request.body())
+        return await _sample(sampler, req, request, {}, arrival)
+    finally:
+        arrival.close()
 
 
 @router.get(
