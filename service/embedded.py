@@ -32,8 +32,10 @@ DEMO_JOBS = (
 
 
 def run_embedded(settings: Settings, host: str, port: int) -> int:
+    from service.logs import configure_logging
     from service.server import serve_api
 
+    configure_logging()  # before the first line below, or it goes nowhere
     var_dir = settings.var_dir.resolve()
     logs = var_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)

@@ -76,7 +76,7 @@ def train(
     assert name is not None
     state = load_state(resume_path(model_dir, name)) if resume else None
     if state is None and (_has_checkpoints(model_dir, name) or _has_state(model_dir, name)):
-        hint = "" if resume else " (pass resume to continue it)"
+        hint = "" if resume else " (resume it: --resume, or resume=True)"
         raise TrainingError(
             f"model {name!r} already exists in {model_dir}{hint}; choose another name"
         )

@@ -270,12 +270,15 @@ def test_redis_persists_and_is_health_checked(compose: dict[str, Any]) -> None:
     assert "ports" not in redis  # no password: never published by default
 
 
-def test_gpu_override_reserves_an_nvidia_gpu_for_the_worker(
+def test_gpu_override_reserves_an_nvidia_gpu_for_the_api_and_the_worker(
     compose_gpu: dict[str, Any], env_example: dict[str, str]
 ) -> None:
-    devices = compose_gpu["services"]["worker"]["deploy"]["resources"]["reservations"]["devices"]
-    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
-    assert set(compose_gpu["services"]) == {"worker"}
+    assert set(compose_gpu["services"]) == {"api", "worker"}
+    for name in ("api", "worker"):
+        reservations = compose_gpu["services"][name]["deploy"]["resources"]["reservations"]
+        assert reservations["devices"] == [
+            {"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}
+        ]
     # The default .env makes a plain `docker compose up` take the GPU file and CUDA PyTorch.
     assert env_example["COMPOSE_FILE"].split(":") == list(COMPOSE_FILES)
     assert env_example["TORCH_VARIANT"] == "cuda"
