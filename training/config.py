@@ -41,6 +41,13 @@ class TrainConfig(BaseModel):
     optimizer: Literal["adam", "sgd"] = Field("adam", description="Adam, or SGD with momentum.")
     lr_g: float = Field(2e-4, gt=0, le=1.0, description="Generator learning rate.")
     lr_d: float = Field(2e-4, gt=0, le=1.0, description="Discriminator learning rate.")
+    lr_decay_from: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Fraction of the steps after which both learning rates fall linearly to 0 "
+        "at the last step (1 = constant).",
+    )
     beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1.")
     beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2.")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")

@@ -269,6 +269,10 @@ class Run:
     def _train_step(self, *, want_grad_norm: bool) -> None:
         cfg, pack = self.config, self.arch.pack
         batch = cfg.batch_size
+        if cfg.lr_decay_from < 1.0:
+            scale = lr_scale(self.step, cfg.steps, cfg.lr_decay_from)
+            _set_lr(self.opt_d, cfg.lr_d * scale)
+            _set_lr(self.opt_g, cfg.lr_g * scale)
         # (1) Update D: maximize log D(x) + log(1 - D(G(z))) (or the chosen loss's D side)
         self.D.requires_grad_(True)
         for _ in range(cfg.d_steps):
@@ -422,6 +426,20 @@ class Run:
             published=list(self.published),
             final_metrics=dict(self.metrics),
         )
+
+
+def lr_scale(step: int, steps: int, decay_from: float) -> float:
+    """1 until `decay_from * steps`, then linearly down to 1 / remaining at the last step.
+    A pure function of the step, so a resumed run takes the same rates."""
+    start = decay_from * steps
+    if step < start:
+        return 1.0
+    return max(0.0, (steps - step) / max(1.0, steps - start))
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def _optimizer(module: torch.nn.Module, lr: float, cfg: TrainConfig) -> torch.optim.Optimizer:

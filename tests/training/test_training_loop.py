@@ -15,7 +15,7 @@ import torch
 from models.checkpoint import list_checkpoints, load_generator, read_meta
 from training.config import TrainConfig
 from training.errors import TrainingError
-from training.loop import TrainResult, dry_run, train
+from training.loop import TrainResult, dry_run, lr_scale, train
 from training.progress import ProgressReport
 from training.state import load_state, resume_path
 
@@ -96,7 +96,8 @@ def test_same_seed_same_weights_and_another_seed_differs(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("stop_at", [7, 20])  # mid-interval, and right at a publish
 def test_stopped_and_resumed_run_ends_bit_identical(tmp_path: Path, stop_at: int) -> None:
-    config = tiny(steps=30, checkpoint_every=20, log_every=5)
+    # With a learning-rate decay over the second half: a resumed run takes the same rates.
+    config = tiny(steps=30, checkpoint_every=20, log_every=5, lr_decay_from=0.5)
     whole = train(config, tmp_path / "whole")
 
     calls = {"n": 0}
@@ -122,6 +123,22 @@ def test_stopped_and_resumed_run_ends_bit_identical(tmp_path: Path, stop_at: int
         assert torch.equal(value, final_g["split"][key]), key
     lines = (tmp_path / "split" / "tiny" / "run" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [5, 10, 15, 20, 25, 30]
+
+
+def test_lr_decay_schedule_is_linear_to_zero_after_its_start() -> None:
+    assert [lr_scale(s, 10, 0.5) for s in range(10)] == [1, 1, 1, 1, 1, 1.0, 0.8, 0.6, 0.4, 0.2]
+    assert all(lr_scale(s, 10, 1.0) == 1.0 for s in range(10))
+    assert lr_scale(0, 10, 0.0) == 1.0 and lr_scale(9, 10, 0.0) == pytest.approx(0.1)
+
+
+def test_lr_decay_changes_the_run_and_sets_the_optimizers_rates(tmp_path: Path) -> None:
+    train(tiny(steps=15, checkpoint_every=15), tmp_path / "constant")
+    train(tiny(steps=15, checkpoint_every=15, lr_decay_from=0.5), tmp_path / "decayed")
+    assert _weights(tmp_path / "constant") != _weights(tmp_path / "decayed")
+    state = load_state(resume_path(tmp_path / "decayed", "tiny"))
+    lr_g = json.loads(state["config"])["lr_g"]  # as resolved (a preset may set it)
+    last_lr = state["opt_g"]["param_groups"][0]["lr"]
+    assert last_lr == pytest.approx(lr_g * lr_scale(14, 15, 0.5))
 
 
 def test_resume_of_a_finished_run_reports_and_returns(tmp_path: Path) -> None:
