@@ -6,6 +6,7 @@ measures the published EMA generator on 2,500 samples: modes covered, % high-qua
 
     python benchmarks/quality_mixtures.py                 # 10 + 10 trials, the preset's steps
     python benchmarks/quality_mixtures.py --trials 3 --steps 5000 --jobs 2
+    python benchmarks/quality_mixtures.py --datasets ring-8 --set lr_decay_from=0.5
 
 Target: every trial covers all 8 / all 25 modes with >= 97 % / >= 95 % high-quality samples
 in at most 20,000 generator steps.
@@ -14,6 +15,7 @@ in at most 20,000 generator steps.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -33,14 +35,14 @@ PACGAN = {  # PacGAN (Lin et al., 2018) Table 1, PacGAN4 row; about 400k iterati
 }
 
 
-def run_trial(dataset: str, seed: int, steps: int | None) -> dict:
+def run_trial(dataset: str, seed: int, steps: int | None, overrides: dict) -> dict:
     import torch
 
     torch.set_num_threads(1)
     from training.config import TrainConfig
     from training.loop import train
 
-    fields: dict = {"dataset": dataset, "seed": seed, "device": "cpu"}
+    fields: dict = {"dataset": dataset, "seed": seed, "device": "cpu", **overrides}
     if steps is not None:
         fields.update(steps=steps, checkpoint_every=steps)
     else:
@@ -96,9 +98,16 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="Trials run in parallel (1 thread).")
     parser.add_argument("--datasets", nargs="+", default=["ring-8", "grid-25"])
     parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="FIELD=VALUE",
+        help="TrainConfig fields over the preset, e.g. lr_decay_from=0.5 ema_decay=0.999.",
+    )  # fmt: skip
     args = parser.parse_args()
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    if overrides:
+        print(f"preset with {overrides}")
     work = [
-        (d, seed, args.steps)
+        (d, seed, args.steps, overrides)
         for d in args.datasets
         for seed in range(args.first_seed, args.first_seed + args.trials)
     ]
