@@ -1,4 +1,8 @@
-"""Annotated dependencies, so routes read as plain parameters."""
+"""Annotated dependencies, so routes read as plain parameters.
+
+They are `async def` on purpose: FastAPI runs a plain `def` dependency in its thread pool, a
+thread hop per request that cost a third of the n = 1 throughput (benchmarks/serve_bench.py).
+"""
 
 from __future__ import annotations
 
@@ -13,19 +17,19 @@ from service.sampling import Sampler
 from service.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     return request.app.state.runtime.registry
 
 
-def get_sampler(request: Request) -> Sampler:
+async def get_sampler(request: Request) -> Sampler:
     return request.app.state.runtime.sampler
 
 

@@ -55,6 +55,7 @@ class Runtime:
             max_batch=settings.max_batch_size,
             max_wait_s=settings.max_batch_wait_ms / 1000,
             max_queue_samples=settings.max_queue_samples,
+            fill_factor=settings.batch_fill_factor,
         )
         self.workers = settings.encode_workers or os.cpu_count() or 1
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="encode")

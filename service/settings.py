@@ -48,7 +48,16 @@ class Settings(BaseSettings):
     # Sampling
     max_samples_per_request: int = Field(256, ge=1, le=65536, description="Largest n.")
     max_batch_size: int = Field(64, ge=1, le=65536, description="Samples per device batch.")
-    max_batch_wait_ms: float = Field(2.0, ge=0, le=1000, description="Wait to fill a batch.")
+    max_batch_wait_ms: float = Field(
+        2.0, ge=0, le=1000, description="Wait for requests being parsed to join a batch."
+    )
+    batch_fill_factor: float = Field(
+        0.5,
+        ge=0,
+        le=10,
+        description="After a batch, wait up to this x a full batch's "
+        "forward time for the answered requests' clients to send again (0 = never).",
+    )
     max_queue_samples: int = Field(4096, ge=1, description="Queued samples before 429.")
     request_timeout_s: float = Field(30.0, gt=0, description="Per-request deadline.")
     max_models_on_device: int = Field(4, ge=1, description="LRU cap on loaded generators.")

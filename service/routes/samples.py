@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 from starlette.types import Receive
 
 from models.latent import MAX_SEED
@@ -151,12 +152,14 @@ async def create_samples(request: Request, sampler: SamplerDep) -> Response:
     jpeg or webp. Models of 2-D data answer JSON points. Headers name the model version, its
     sha256, the seed and the offset.
     """
-    arrival = sampler.batcher.arrival()  # an idle device may wait a moment for these rows
+    arrival = sampler.batcher.arrival()  # tells the device these rows are coming (batcher.py)
     try:
         req = _parse(await request.body())
-        return await _sample(sampler, req, request, {}, arrival)
-    finally:
+        response = await _sample(sampler, req, request, {}, arrival)
+    except BaseException:
         arrival.close()
+        raise
+    return _closing_after_send(response, arrival)
 
 
 @router.get(
@@ -206,7 +209,20 @@ async def sample_at_address(
     }
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers={**cache, "X-Model-Version": entry.ref})
-    return await _sample(sampler, req, request, cache)
+    arrival = sampler.batcher.arrival()
+    try:
+        response = await _sample(sampler, req, request, cache, arrival)
+    except BaseException:
+        arrival.close()
+        raise
+    return _closing_after_send(response, arrival)
+
+
+def _closing_after_send(response: Response, arrival: Arrival) -> Response:
+    """The request stays in the service until its last byte is sent: a client calling in a
+    loop sends its next request right after, and the device may wait for it (batcher.py)."""
+    response.background = BackgroundTask(arrival.close)
+    return response
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
