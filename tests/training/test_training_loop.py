@@ -132,13 +132,13 @@ def test_lr_decay_schedule_is_linear_to_zero_after_its_start() -> None:
 
 
 def test_lr_decay_changes_the_run_and_sets_the_optimizers_rates(tmp_path: Path) -> None:
-    train(tiny(steps=15, checkpoint_every=15), tmp_path / "constant")
-    train(tiny(steps=15, checkpoint_every=15, lr_decay_from=0.5), tmp_path / "decayed")
+    train(tiny(steps=15, checkpoint_every=15, lr_decay_from=1.0), tmp_path / "constant")
+    train(tiny(steps=15, checkpoint_every=15, lr_decay_from=0.25), tmp_path / "decayed")
     assert _weights(tmp_path / "constant") != _weights(tmp_path / "decayed")
     state = load_state(resume_path(tmp_path / "decayed", "tiny"))
     lr_g = json.loads(state["config"])["lr_g"]  # as resolved (a preset may set it)
     last_lr = state["opt_g"]["param_groups"][0]["lr"]
-    assert last_lr == pytest.approx(lr_g * lr_scale(14, 15, 0.5))
+    assert last_lr == pytest.approx(lr_g * lr_scale(14, 15, 0.25))
 
 
 def test_resume_of_a_finished_run_reports_and_returns(tmp_path: Path) -> None:
