@@ -87,8 +87,8 @@ def _resolve(future: asyncio.Future, value: Any, error: BaseException | None) ->
 
 class Arrival:
     """One request's passage through the service: parsing, then queued (its job submitted),
-    then answering (its samples are ready), then closed. Close it when the response is built,
-    or when the request failed; closing twice does nothing."""
+    then answering (its samples are ready), then closed. Close it when the response has been
+    sent, or when the request failed; closing twice does nothing."""
 
     def __init__(self, batcher: Batcher) -> None:
         self._batcher = batcher
@@ -145,7 +145,7 @@ class Batcher:
 
     def arrival(self) -> Arrival:
         """Announce a request that is being parsed (see the module's docstring for what the
-        device does with it). The caller closes it when its response is built."""
+        device does with it). The caller closes it when its response has been sent."""
         with self._cond:
             self._arriving += 1
         return Arrival(self)

@@ -1,7 +1,7 @@
 """Annotated dependencies, so routes read as plain parameters.
 
 They are `async def` on purpose: FastAPI runs a plain `def` dependency in its thread pool, a
-thread hop per request that cost a third of the n = 1 throughput (benchmarks/serve_bench.py).
+thread hop per request (n = 1 at 32 clients on 2 CPU cores: 326 -> 364 requests/s).
 """
 
 from __future__ import annotations
