@@ -13,7 +13,7 @@ only pays when rows are about to come, so the device:
 - right after a batch, waits up to `fill_factor` x the model's full-batch forward time while
   requests of that batch are still being answered: their clients (a service calling in a loop)
   send the next request then. Without this, clients that came back at different moments split
-  into small batches, which cost up to 2.5x more per sample on a CPU (benchmarks/serve_bench.py).
+  into small batches, which cost about 2x more per sample on a CPU (benchmarks/serve_bench.py).
   The wait ends as soon as the batch is full or every request in the service is queued.
 
 Results are copied back into each job's own array; when a job is complete its
