@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -118,12 +119,39 @@ def _parse(body: bytes) -> SampleRequest:
         raise RequestValidationError(errors) from None
 
 
+async def _answer(
+    sampler: SamplerDep,
+    read: Awaitable[SampleRequest],
+    request: Request,
+    extra_headers: dict[str, str],
+) -> Response:
+    """Read the request, sample and encode, holding an Arrival from before the body is read
+    until the response's last byte is sent: a client calling in a loop sends its next request
+    right after, and the device may wait for it (batcher.py)."""
+    arrival = sampler.batcher.arrival()
+    try:
+        response = await _sample(sampler, await read, request, extra_headers, arrival)
+    except BaseException:
+        arrival.close()
+        raise
+    response.background = BackgroundTask(arrival.close)
+    return response
+
+
+async def _read_body(request: Request) -> SampleRequest:
+    return _parse(await request.body())
+
+
+async def _given(req: SampleRequest) -> SampleRequest:
+    return req
+
+
 async def _sample(
     sampler: SamplerDep,
     req: SampleRequest,
     request: Request,
     extra_headers: dict[str, str],
-    arrival: Arrival | None = None,
+    arrival: Arrival,
 ) -> Response:
     entry, fmt, seed = sampler.check(req, request.headers.get("accept"))
     request_id = request.scope.get("state", {}).get("request_id", "-")
@@ -152,14 +180,7 @@ async def create_samples(request: Request, sampler: SamplerDep) -> Response:
     jpeg or webp. Models of 2-D data answer JSON points. Headers name the model version, its
     sha256, the seed and the offset.
     """
-    arrival = sampler.batcher.arrival()  # tells the device these rows are coming (batcher.py)
-    try:
-        req = _parse(await request.body())
-        response = await _sample(sampler, req, request, {}, arrival)
-    except BaseException:
-        arrival.close()
-        raise
-    return _closing_after_send(response, arrival)
+    return await _answer(sampler, _read_body(request), request, {})
 
 
 @router.get(
@@ -209,20 +230,7 @@ async def sample_at_address(
     }
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers={**cache, "X-Model-Version": entry.ref})
-    arrival = sampler.batcher.arrival()
-    try:
-        response = await _sample(sampler, req, request, cache, arrival)
-    except BaseException:
-        arrival.close()
-        raise
-    return _closing_after_send(response, arrival)
-
-
-def _closing_after_send(response: Response, arrival: Arrival) -> Response:
-    """The request stays in the service until its last byte is sent: a client calling in a
-    loop sends its next request right after, and the device may wait for it (batcher.py)."""
-    response.background = BackgroundTask(arrival.close)
-    return response
+    return await _answer(sampler, _given(req), request, cache)
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
