@@ -162,7 +162,8 @@ find_torch_wheel() {
     for dir in "${dirs[@]}"; do
         dir=${dir#file://}
         compgen -G "$dir/torch-2.13.0+cpu-cp311-*.whl" >/dev/null || continue
-        compgen -G "$dir/torch-2.13.0+cpu-cp311-*.whl" | head -1
+        local found=("$dir"/torch-2.13.0+cpu-cp311-*.whl)
+        echo "${found[0]}"
         return
     done
 }
@@ -203,7 +204,11 @@ compose_down() {
     local left
     left=$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT")
     [[ -z $left ]] || fail "containers left after down: $left"
-    ! docker volume ls -q | grep -q "^${PROJECT}_" || fail "volumes left after down -v"
+    # Whole outputs are captured before matching: under pipefail, `cmd | grep -q` or
+    # `cmd | head -1` can end in SIGPIPE (exit 141) whenever cmd writes after the reader quit.
+    local volumes
+    volumes=$(docker volume ls -q)
+    [[ $'\n'$volumes != *$'\n'"${PROJECT}_"* ]] || fail "volumes left after down -v"
 }
 
 wait_healthy() {
@@ -259,7 +264,8 @@ kill_worker_mid_job() {
     "${CLIENT[@]}" "$URL" "$KEY" wait "$JOB_B" running --min-step $((STEPS / 10 + 1)) \
         --timeout 300
     local victim
-    victim=$(dc ps -q worker | head -1)
+    victim=$(dc ps -q worker)
+    victim=${victim%%$'\n'*}
     log "docker kill $(docker inspect --format '{{.Name}}' "$victim")"
     docker kill "$victim" >/dev/null
     sleep 3
