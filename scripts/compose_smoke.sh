@@ -161,8 +161,8 @@ find_torch_wheel() {
     dirs+=(/opt/wheels)
     for dir in "${dirs[@]}"; do
         dir=${dir#file://}
-        compgen -G "$dir/torch-2.13.0+cpu-cp311-*.whl" >/dev/null || continue
-        local found=("$dir"/torch-2.13.0+cpu-cp311-*.whl)
+        local found=("$dir"/torch-2.13.0+cpu-cp311-*.whl) # the pattern itself when none match
+        [[ -e ${found[0]} ]] || continue
         echo "${found[0]}"
         return
     done
