@@ -8,9 +8,9 @@ otherwise counts the bytes as the app reads them (chunked uploads).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,7 +34,7 @@ class ServiceMiddleware:
             return
         started = time.perf_counter()
         given = _header(scope, b"x-request-id")
-        request_id = given if given and _VALID_ID.match(given) else uuid.uuid4().hex
+        request_id = given if given and _VALID_ID.match(given) else os.urandom(16).hex()
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
