@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -247,7 +248,11 @@ def wrk(url: str, concurrency: int, n: int, duration: int) -> dict:
 
 
 def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()
+    """wrk's latency ("812.00us", "1.20s"); NaN when it printed none (no request finished)."""
+    match = re.match(r"([\d.]+)(us|ms|s|m)", text)
+    if match is None:
+        return math.nan
+    value, unit = match.groups()
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
 
 
