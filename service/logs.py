@@ -61,8 +61,7 @@ def configure_logging(level: str = "info") -> None:
     """Send every logger (uvicorn's included) to stderr as JSON lines, written by a listener
     thread that is drained and stopped at exit."""
     global _listener
-    if _listener is not None:
-        _listener.stop()
+    _stop_listener()  # a second call replaces the first listener, after draining it
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(JsonFormatter())
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
