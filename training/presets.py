@@ -91,8 +91,9 @@ RING_8 = Preset(
 # every trial, 95.8 % high quality, 8 of 10 seeds >= 95 % (G 4x256: 94.5 %, 3 of 10;
 # MIXTURE_2D: 7 of 10 trials with all modes, 92.7 %). Not better: G without batch norm
 # (10 seeds: 96.0 %, 7 of 10); G 5x256 (seed 1: 94.5 %, against 95.5 %); lr_g 2e-3 (10 seeds:
-# 95.4 %, 7 of 10); lr_d 3e-3, R1 0.03 (seeds 7 and 9 lower). The misses are bridges that D
-# scores barely below the modes (README, "Where grid-25's misses come from").
+# 95.4 %, 7 of 10); on seeds 7 and 9 (preset: 96.1, 94.6 %), lr_d 3e-3 (94.3, 94.6 %) and
+# R1 0.03 (92.1, 91.7 %). The misses are bridges that D scores barely below the modes
+# (README, "Where grid-25's misses come from").
 GRID_25 = Preset(
     about="grid-25: MLP G 6x256 (batch norm), D 3x128 maxout-4, no packing, batch 256, "
     "Adam lr 1e-3 (0.5, 0.999) falling linearly over the second half, R1 0.1, EMA 0.999, "
