@@ -26,6 +26,13 @@ class MLPConfig(_ArchConfig):
     g_hidden: int = Field(400, ge=1, le=8192, description="Width of G's hidden layers.")
     g_layers: int = Field(4, ge=1, le=16, description="Number of hidden layers in G.")
     g_batchnorm: bool = Field(True, description="Batch norm after G's hidden layers.")
+    g_shortcut_gain: float = Field(
+        0.0,
+        ge=0,
+        le=1000,
+        description="A trainable linear map z -> output added to G's output, starting as this "
+        "gain times the identity (0 = none). G then starts as a linear spread of z over the data.",
+    )
     d_hidden: int = Field(200, ge=1, le=8192, description="Width of D's hidden layers.")
     d_layers: int = Field(3, ge=1, le=16, description="Number of hidden layers in D.")
     d_maxout: int = Field(

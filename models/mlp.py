@@ -35,9 +35,17 @@ class MLPGenerator(nn.Module):
             width_in = cfg.g_hidden
         layers.append(nn.Linear(width_in, cfg.data_dim))
         self.net = nn.Sequential(*layers)
+        # The shortcut keeps the regions of z that feed each mode laid out as the modes are,
+        # where a plain MLP folds z into slivers with long borders between modes. Built from
+        # the identity, it draws nothing from the RNG, so the other layers' init is unchanged.
+        shortcut = cfg.g_shortcut_gain * torch.eye(cfg.data_dim, cfg.z_dim)  # (data_dim, z)
+        self.shortcut = nn.Parameter(shortcut) if cfg.g_shortcut_gain > 0 else None
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)  # (B, data_dim), unbounded
+        out = self.net(z)  # (B, data_dim), unbounded
+        if self.shortcut is not None:
+            out = out + z @ self.shortcut.T
+        return out
 
 
 class MLPDiscriminator(nn.Module):

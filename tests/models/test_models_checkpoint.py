@@ -26,6 +26,9 @@ ARCH = DCGANConfig(image_size=8, channels=1, z_dim=4, g_width=4, d_width=4)
 def _publish(model_dir: Path, arch=ARCH, step: int = 100) -> tuple[Path, torch.nn.Module]:
     torch.manual_seed(0)
     g = build_generator(arch)
+    if getattr(g, "shortcut", None) is not None:
+        with torch.no_grad():
+            g.shortcut.add_(0.5)  # trained away from its identity start
     g.train()
     g(torch.randn(16, arch.z_dim))  # move the batch-norm statistics off their defaults
     path, _ = save_generator(
@@ -49,10 +52,12 @@ def test_round_trip_gives_the_same_outputs(tmp_path: Path) -> None:
     assert list_checkpoints(tmp_path) == [path]
 
 
-def test_mlp_round_trip(tmp_path: Path) -> None:
-    arch = MLPConfig(z_dim=2, data_dim=2, g_hidden=8, d_hidden=8)
+@pytest.mark.parametrize("shortcut_gain", [0.0, 3.0])
+def test_mlp_round_trip(tmp_path: Path, shortcut_gain: float) -> None:
+    arch = MLPConfig(z_dim=2, data_dim=2, g_hidden=8, d_hidden=8, g_shortcut_gain=shortcut_gain)
     path, original = _publish(tmp_path, arch)
     loaded, meta = load_generator(path)
+    assert (loaded.shortcut is None) == (shortcut_gain == 0)
     z = torch.randn(3, 2)
     with torch.no_grad():
         assert torch.equal(loaded(z), original(z))

@@ -77,6 +77,26 @@ def test_mlp_generator_output_is_unbounded_data_coordinates() -> None:
     assert g(torch.zeros(4, 2)).min() > 20.0
 
 
+@pytest.mark.parametrize("z_dim", [2, 3])
+def test_mlp_shortcut_starts_as_a_linear_spread_of_z(z_dim: int) -> None:
+    torch.manual_seed(0)
+    plain_g, plain_d = build_pair(MLPConfig(z_dim=z_dim, data_dim=2, g_hidden=8, d_hidden=8))
+    torch.manual_seed(0)
+    g, d = build_pair(
+        MLPConfig(z_dim=z_dim, data_dim=2, g_hidden=8, d_hidden=8, g_shortcut_gain=2.5)
+    )
+    z = torch.randn(16, z_dim, generator=_gen())  # (16, z_dim)
+    g.eval(), plain_g.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(g(z), plain_g(z) + 2.5 * z[:, :2])
+    # the shortcut is trainable and draws nothing from the RNG: the other layers, and D built
+    # after G, start exactly as without it
+    assert g.shortcut.requires_grad and "shortcut" in g.state_dict()
+    for a, b in zip(plain_d.state_dict().values(), d.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert plain_g.shortcut is None and "shortcut" not in plain_g.state_dict()
+
+
 def test_spectral_norm_option_bounds_the_layers() -> None:
     _, d = build_pair(DCGANConfig(image_size=32, channels=3, spectral_norm=True, d_width=8))
     assert any("parametrizations" in name for name, _ in d.named_parameters())

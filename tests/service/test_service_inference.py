@@ -26,6 +26,7 @@ from service.inference import (
 ARCHS = {
     "dcgan": DCGANConfig(image_size=16, channels=3, z_dim=32, g_width=16, d_width=8),
     "mlp": MLPConfig(z_dim=2, g_hidden=64, g_layers=3, d_hidden=16),
+    "mlp-shortcut": MLPConfig(z_dim=2, g_hidden=64, g_layers=3, d_hidden=16, g_shortcut_gain=3.0),
 }
 
 
