@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
 
 from models.checkpoint import load_generator  # noqa: E402
 from training.datasets import mixture_for  # noqa: E402
+from training.mode_metrics import HQ_STDS, nearest_mode  # noqa: E402
 
 LIMIT = 3.5  # the z plane is scanned over [-LIMIT, LIMIT]^2: 99.8 % of the mass
 STEP = 0.004
@@ -44,9 +45,9 @@ def scan(generator: torch.nn.Module, centers: np.ndarray, step: float = STEP):
     with torch.inference_mode():
         for start in range(0, len(z), CHUNK):
             x = generator(torch.from_numpy(z[start : start + CHUNK])).double().numpy()  # (n, 2)
-            sq = ((x[:, None] - centers[None]) ** 2).sum(-1)  # (n, K)
-            labels.append(sq.argmin(1))
-            dists.append(np.sqrt(sq.min(1)))
+            nearest, dist = nearest_mode(x, centers)  # (n,), (n,)
+            labels.append(nearest)
+            dists.append(dist)
     shape = (len(axis), len(axis))
     return axis, np.concatenate(labels).reshape(shape), np.concatenate(dists).reshape(shape)
 
@@ -100,7 +101,7 @@ def main() -> None:
         mixture = mixture_for(meta.dataset)
         if mixture is None or meta.arch.z_dim != 2 or meta.output_shape != [2]:
             sys.exit(f"{path}: needs a 2-D mixture generator with z_dim 2")
-        hq_radius = 3 * mixture.std
+        hq_radius = HQ_STDS * mixture.std
         axis, label, dist = scan(generator, mixture.centers)
         border, miss = partition_figures(axis, label, dist, hq_radius)
         name = f"{path.parent.name}/{path.stem}"

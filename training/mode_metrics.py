@@ -31,9 +31,7 @@ def mode_metrics(samples: np.ndarray, mixture: Mixture) -> dict:
     k = centers.shape[0]
     if x.shape[0] == 0:
         return _result(0, k, 0.0, math.log(k))
-    sq = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=-1)  # (N, K)
-    nearest = sq.argmin(axis=1)  # (N,)
-    dist = np.sqrt(sq[np.arange(x.shape[0]), nearest])  # (N,)
+    nearest, dist = nearest_mode(x, centers)  # (N,), (N,)
     hq = dist <= HQ_STDS * mixture.std  # (N,)
     counts = np.bincount(nearest[hq], minlength=k)  # (K,)
     covered = int((counts > 0).sum())
@@ -44,6 +42,13 @@ def mode_metrics(samples: np.ndarray, mixture: Mixture) -> dict:
     nz = p > 0
     kl = float((p[nz] * np.log(p[nz] * k)).sum())
     return _result(covered, k, hq_pct, max(kl, 0.0))
+
+
+def nearest_mode(x: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """points (N, D), centers (K, D) -> index of the nearest centre (N,), distance to it (N,)."""
+    sq = ((x[:, None, :] - centers[None, :, :]) ** 2).sum(axis=-1)  # (N, K)
+    nearest = sq.argmin(axis=1)  # (N,)
+    return nearest, np.sqrt(sq[np.arange(x.shape[0]), nearest])
 
 
 def _result(covered: int, k: int, hq_pct: float, kl: float) -> dict:
