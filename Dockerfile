@@ -64,5 +64,5 @@ EXPOSE 8000
 VOLUME ["/srv/gan/models", "/srv/gan/data"]
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "/usr/local/bin/gan-healthcheck"]
-# The API; the worker runs `celery -A service.jobs.celery_app worker ...` in this same image.
+# The API; the worker runs `python -m service.jobs.worker` in this same image.
 CMD ["python", "-m", "service", "--host", "0.0.0.0", "--port", "8000"]

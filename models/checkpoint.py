@@ -38,6 +38,10 @@ class CheckpointError(Exception):
     """A checkpoint is missing, truncated, tampered with or inconsistent; the message says which."""
 
 
+class MissingCheckpoint(CheckpointError):
+    """No checkpoint of that name and version exists."""
+
+
 class CheckpointMeta(BaseModel):
     """Everything needed to rebuild, verify and describe one generator version."""
 
@@ -123,7 +127,7 @@ def read_meta(meta_path: Path) -> CheckpointMeta:
     try:
         raw = json.loads(meta_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CheckpointError(f"{meta_path}: no such checkpoint") from None
+        raise MissingCheckpoint(f"{meta_path}: no such checkpoint") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{meta_path}: metadata is not valid JSON ({exc})") from None
     try:
@@ -193,6 +197,21 @@ def write_default_version(model_dir: Path, name: str, version: int) -> None:
     validate_model_name(name)
     path = Path(model_dir) / name / DEFAULT_VERSION_FILE
     atomic_write_text(path, json.dumps({"version": int(version)}) + "\n")
+
+
+def promote_version(model_dir: Path, name: str, version: int) -> CheckpointMeta:
+    """The one checked promotion: verify `name@version` as the service does before serving it
+    (metadata, sha256, weights that fit the network), then make it the default. Raises
+    MissingCheckpoint when it does not exist, CheckpointError when it would be refused."""
+    validate_model_name(name)
+    meta_path = Path(model_dir) / name / f"{version_stem(version)}.json"
+    _generator, meta = load_generator(meta_path, "cpu")
+    if meta.name != name or meta.version != version:
+        raise CheckpointError(
+            f"{meta_path}: metadata names {meta.ref} but the file is {name}@{version}"
+        )
+    write_default_version(model_dir, name, version)
+    return meta
 
 
 def read_default_version(model_dir: Path, name: str) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 
 class _ArchConfig(BaseModel):
@@ -89,3 +89,10 @@ class DCGANConfig(_ArchConfig):
 
 
 ArchConfig = Annotated[MLPConfig | DCGANConfig, Field(discriminator="family")]
+
+_ARCH_ADAPTER: TypeAdapter[MLPConfig | DCGANConfig] = TypeAdapter(ArchConfig)
+
+
+def parse_arch_config(values: dict) -> MLPConfig | DCGANConfig:
+    """An architecture config from its JSON form (with its `family`)."""
+    return _ARCH_ADAPTER.validate_python(values)

@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from service.errors import install_error_handlers
+from service.error_handlers import install_error_handlers
+from service.jobs.api import routes as jobs
+from service.jobs.api.runtime import jobs_lifespan
 from service.metrics import ServiceMetrics
 from service.middleware import ServiceMiddleware
 from service.routes import health, models, samples
@@ -54,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
-    app.state.lifespan_hooks = []
+    app.state.lifespan_hooks = [jobs_lifespan]
     install_error_handlers(app)
     app.add_middleware(
         ServiceMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
@@ -62,12 +64,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(samples.router)
     app.include_router(models.router)
     app.include_router(health.router)
-    _include_jobs(app, settings)
+    app.include_router(jobs.router)
     return app
-
-
-def _include_jobs(app: FastAPI, settings: Settings) -> None:
-    """The training jobs API (service/jobs): its routes answer 503 while Redis is unreachable."""
-    from service.jobs.routes import build_jobs_router
-
-    app.include_router(build_jobs_router(settings))

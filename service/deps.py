@@ -11,6 +11,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.auth import require_api_key
+from service.jobs.api.runtime import JobsRuntime
+from service.jobs.store.job_store import JobStore
 from service.registry import ModelRegistry
 from service.runtime import Runtime
 from service.sampling import Sampler
@@ -33,8 +35,19 @@ async def get_sampler(request: Request) -> Sampler:
     return request.app.state.runtime.sampler
 
 
+async def get_jobs(request: Request) -> JobsRuntime:
+    return request.app.state.jobs
+
+
+async def get_job_store(request: Request) -> JobStore:
+    """The job store, or JobStoreUnavailable (503) when no Redis is configured."""
+    return request.app.state.jobs.require_store()
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 SamplerDep = Annotated[Sampler, Depends(get_sampler)]
 ApiKey = Depends(require_api_key)
+JobsDep = Annotated[JobsRuntime, Depends(get_jobs)]
+JobStoreDep = Annotated[JobStore, Depends(get_job_store)]

@@ -104,10 +104,7 @@ def wait_for_redis(url: str, process: subprocess.Popen, timeout_s: float) -> Non
 
 
 def worker_command(hostname: str) -> list[str]:
-    return [
-        sys.executable, "-m", "celery", "-A", "service.jobs.celery_app", "worker",
-        "--concurrency", "1", "--prefetch-multiplier", "1", "-l", "info", "-n", hostname,
-    ]  # fmt: skip
+    return [sys.executable, "-m", "service.jobs.worker", "-n", hostname]
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -126,10 +123,10 @@ def start_worker(settings: Settings, log_file: Path) -> subprocess.Popen:
 
 def queue_demo_jobs(settings: Settings) -> None:
     """On a first start (no checkpoint, no job ever), queue small demo jobs."""
-    from service.jobs.queue import make_celery
-    from service.jobs.schemas import JobRequest
-    from service.jobs.store import JobStore
-    from service.jobs.submit import submit_job
+    from service.jobs.api.schemas import JobRequest
+    from service.jobs.api.submit import submit_job
+    from service.jobs.store.job_store import JobStore
+    from service.jobs.store.queue import make_celery
 
     store = JobStore(settings.redis_url)
     if list_checkpoints(settings.model_dir) or store.count() > 0:

@@ -1,13 +1,18 @@
-"""Domain errors of the sample service, and the one place that maps them to HTTP answers.
+"""Domain errors of the service. `service.error_handlers` maps them to HTTP answers in one
+place; this module imports no web framework, so the training worker raises them too.
 
     ServiceError
-    ├── FieldError          422  a request field is wrong in a way only the service can tell
-    ├── NoModelPublished    503  the model directory holds no usable checkpoint yet
-    ├── UnknownModel        404  no model (or no such version) of that name
-    ├── VersionRefused      409  the version exists but its checkpoint was refused
-    ├── ModelUnavailable    503  the version could not be loaded just now
-    ├── QueueFull           429  the sample queue is full (with Retry-After)
-    └── RequestTimedOut     504  the samples were not ready within request_timeout_s
+    ├── FieldError           422  a request field is wrong in a way only the service can tell
+    ├── NoModelPublished     503  the model directory holds no usable checkpoint yet
+    ├── UnknownModel         404  no model (or no such version) of that name
+    ├── VersionRefused       409  the version exists but its checkpoint was refused
+    ├── ModelUnavailable     503  the version could not be loaded just now
+    ├── QueueFull            429  the sample queue or the job queue is full (with Retry-After)
+    ├── RequestTimedOut      504  the samples were not ready within request_timeout_s
+    ├── UnknownJob           404  no training job with that id
+    ├── NameTaken            409  a job's model name is used by another job or model
+    ├── JobFinished          409  the job already ended (nothing to cancel)
+    └── JobStoreUnavailable  503  Redis cannot be reached just now (with Retry-After)
 
 Every answer is JSON: {"detail": "<message>"}; validation errors keep FastAPI's list of
 {loc, msg, type, input} in "detail" and add a one-line "message" naming the field and value.
@@ -16,15 +21,7 @@ Every answer is JSON: {"detail": "<message>"}; validation errors keep FastAPI's 
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
-
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-log = logging.getLogger("service.errors")
 
 
 class ServiceError(Exception):
@@ -74,11 +71,27 @@ class RequestTimedOut(ServiceError):
     status = 504
 
 
-class BodyTooLarge(StarletteHTTPException):
-    """Raised by the body-size middleware while the body is read (FastAPI re-raises HTTP errors)."""
+class UnknownJob(ServiceError):
+    status = 404
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body exceeds the {limit}-byte limit (GAN_MAX_BODY_BYTES)")
+
+class NameTaken(ServiceError):
+    status = 409
+
+
+class JobFinished(ServiceError):
+    status = 409
+
+
+class JobStoreUnavailable(ServiceError):
+    """The message says only that the store is unreachable: host, port and password stay in
+    the server's log, never in an answer."""
+
+    status = 503
+    retry_after_s = 5
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 def describe_value(value: Any, limit: int = 80) -> str:
@@ -112,28 +125,3 @@ def clean_errors(errors: Any) -> list[dict[str, Any]]:
 def field_error_detail(exc: FieldError) -> list[dict[str, Any]]:
     loc = ["body", *exc.field.split(".")] if exc.field else ["body"]
     return [{"loc": loc, "msg": str(exc), "type": "value_error", "input": exc.value}]
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = clean_errors(exc.errors())
-        return JSONResponse(
-            {"detail": errors, "message": validation_message(errors)}, status_code=422
-        )
-
-    @app.exception_handler(FieldError)
-    async def _field(_request: Request, exc: FieldError) -> JSONResponse:
-        errors = field_error_detail(exc)
-        return JSONResponse(
-            {"detail": errors, "message": validation_message(errors)}, status_code=422
-        )
-
-    @app.exception_handler(ServiceError)
-    async def _domain(_request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=exc.headers())
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)

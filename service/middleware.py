@@ -12,14 +12,21 @@ import os
 import re
 import time
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import BodyTooLarge
 from service.logs import request_id_var
 from service.metrics import ServiceMetrics
 
 access_log = logging.getLogger("service.access")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while the body is read (FastAPI re-raises HTTP errors unchanged)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds the {limit}-byte limit (GAN_MAX_BODY_BYTES)")
 
 
 class ServiceMiddleware:

@@ -28,10 +28,11 @@ import torch
 from models.checkpoint import (
     CheckpointError,
     CheckpointMeta,
+    MissingCheckpoint,
     list_checkpoints,
     load_generator,
+    promote_version,
     read_default_version,
-    write_default_version,
 )
 from service.errors import ModelUnavailable, NoModelPublished, UnknownModel, VersionRefused
 from service.inference import Calibration, calibrate, optimize_generator
@@ -238,19 +239,25 @@ class ModelRegistry:
         )
 
     def promote(self, name: str, version: int) -> str:
-        """Make `version` the default of `name` for every replica (a file in the model dir)."""
+        """Make `version` the default of `name` for every replica, through the same checked
+        promotion a finishing training job uses (models.checkpoint.promote_version)."""
         with self._lock:
-            versions = self._entries.get(name)
-            if versions is None:
-                raise UnknownModel(f"no model named {name!r}; models: {sorted(self._entries)}")
+            versions = self._entries.get(name, {})
             entry = versions.get(version)
-            if entry is None:
-                raise UnknownModel(
-                    f"model {name!r} has no version {version}; versions: {sorted(versions)}"
-                )
-            if not entry.usable:
+            if entry is not None and not entry.usable:
                 raise VersionRefused(f"{entry.ref} was refused: {entry.refused}")
-        write_default_version(self.model_dir, name, version)
+        try:
+            promote_version(self.model_dir, name, version)
+        except MissingCheckpoint:
+            if not versions:
+                raise UnknownModel(
+                    f"no model named {name!r}; models: {sorted(self._entries)}"
+                ) from None
+            raise UnknownModel(
+                f"model {name!r} has no version {version}; versions: {sorted(versions)}"
+            ) from None
+        except CheckpointError as exc:
+            raise VersionRefused(f"{name}@{version} was refused: {exc}") from None
         with self._lock:
             self._promoted[name] = version
             self._defaults = self._compute_defaults()

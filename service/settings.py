@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def default_job_memory_mb() -> int:
+    """Half of this machine's memory, or of its container's limit when that is lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            total = min(total, int(limit))
+    except OSError:
+        pass
+    return max(256, total // 2 // 2**20)
 
 
 class Settings(BaseSettings):
@@ -32,6 +45,12 @@ class Settings(BaseSettings):
     )
     job_max_crashes: int = Field(
         3, ge=1, description="Worker deaths a job survives before it is marked failed."
+    )
+    max_job_memory_mb: int = Field(
+        default_factory=default_job_memory_mb,
+        ge=1,
+        description="Largest memory a job's recipe may need, estimated at submit (default: "
+        "half of the machine's or container's memory); a worker also caps each job near it.",
     )
     job_visibility_timeout_s: float = Field(
         6 * 3600.0, gt=0, description="Celery Redis visibility_timeout (leases do recovery)."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.checkpoint import MODEL_NAME_PATTERN
 from models.latent import MAX_SEED
@@ -69,3 +69,11 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed: same seed, same run (on CPU).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA if present.")
     bf16: bool = Field(False, description="bf16 autocast on CUDA (ignored on CPU).")
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channels_is_an_integer(cls, value: object) -> object:
+        # A Literal compares by equality, so 1.0 and True would pass as 1 without this.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"channels must be the integer 1 or 3, got {value!r}")
+        return value

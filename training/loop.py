@@ -69,10 +69,16 @@ def train(
     should_stop: StopCallback | None = None,
     resume: bool = False,
     data_root: Path | None = None,
+    arch: MLPConfig | DCGANConfig | None = None,
 ) -> TrainResult:
-    """Train, publishing checkpoints to <model_dir>/<name>/. See the module docstring."""
+    """Train, publishing checkpoints to <model_dir>/<name>/. See the module docstring.
+
+    With `arch`, `config` is a complete recipe as `resolve_config` returned it (a training
+    job's stored recipe) and is trained exactly as it is: nothing is resolved again, and data
+    whose shape no longer fits the recipe is an error."""
     model_dir = Path(model_dir)
-    name = resolve_config(config, data_root=data_root)[0].name  # cheap: no data loaded yet
+    # Resolving without data is cheap: it only names the run.
+    name = config.name if arch is not None else resolve_config(config, data_root=data_root)[0].name
     assert name is not None
     state = load_state(resume_path(model_dir, name)) if resume else None
     if state is None and (_has_checkpoints(model_dir, name) or _has_state(model_dir, name)):
@@ -83,7 +89,15 @@ def train(
     dataset = load_dataset(
         config.dataset, image_size=config.image_size, channels=config.channels, data_root=data_root
     )
-    resolved, arch = resolve_config(config, dataset.sample_shape)
+    if arch is None:
+        resolved, arch = resolve_config(config, dataset.sample_shape)
+    elif tuple(arch.output_shape) != tuple(dataset.sample_shape):
+        raise TrainingError(
+            f"dataset {config.dataset!r} now holds samples of shape {dataset.sample_shape}, "
+            f"but the recipe was made for {tuple(arch.output_shape)}; submit the job again"
+        )
+    else:
+        resolved = config
     run = Run(resolved, arch, dataset, model_dir)
     if state is not None:
         run.load(state)

@@ -207,8 +207,8 @@ def _arch_config(
             )
         values["d_batchnorm"] = False
     if arch == "mlp":
-        return MLPConfig.model_validate(values)
-    return DCGANConfig.model_validate(values)
+        return MLPConfig.model_validate(values, strict=True)
+    return DCGANConfig.model_validate(values, strict=True)
 
 
 def _explicit(arch_config: MLPConfig | DCGANConfig) -> dict[str, Any]:

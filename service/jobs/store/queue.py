@@ -1,4 +1,4 @@
-"""Celery plumbing shared by the API and the workers: the app factory and the job messages."""
+"""Celery plumbing shared by the API and the workers: the configured app and the job messages."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from service.jobs.redis_client import REDIS_DOWN_ERRORS, unavailable
-from service.jobs.store import JobStore
+from service.jobs.store.job_store import JobStore
+from service.jobs.store.redis_client import REDIS_DOWN_ERRORS, unavailable
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ QUEUE = "gan-train"
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("gan", include=["service.jobs.tasks"])
+    app = Celery("gan")
     transport = {
         "visibility_timeout": settings.job_visibility_timeout_s,
         "socket_timeout": 10,
@@ -26,19 +26,21 @@ def make_celery(settings: Settings) -> Celery:
     }
     app.conf.update(
         broker_url=settings.redis_url,
-        result_backend=settings.redis_url,
         broker_transport_options=transport,
-        result_backend_transport_options={"socket_timeout": 10, "socket_connect_timeout": 2},
+        # The job record is the result: a task that ends while Redis is down must not fail
+        # storing a second copy of it.
+        task_ignore_result=True,
         broker_connection_retry_on_startup=True,
+        # While Redis is down a worker keeps its running job and waits for Redis to return.
+        broker_connection_max_retries=None,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         task_default_queue=QUEUE,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_concurrency=1,
         task_serializer="json",
-        result_serializer="json",
         accept_content=["json"],
-        result_expires=7 * 24 * 3600,
         worker_send_task_events=False,
     )
     return app
@@ -53,9 +55,10 @@ def enqueue(app: Celery, job_id: str) -> None:
         raise unavailable(app.conf.broker_url, exc) from exc
 
 
-def reap_once(store: JobStore, celery: Celery, max_crashes: int) -> list[str]:
-    """Re-queue running jobs whose worker died (lease expired) and send their messages."""
-    requeued = store.reap(max_crashes)
+def reap_once(store: JobStore, celery: Celery, settings: Settings) -> list[str]:
+    """Re-queue running jobs whose worker died (lease missing for a whole lease period) and
+    send their messages."""
+    requeued = store.reap(settings.job_max_crashes, grace_s=settings.job_lease_s)
     for job_id in requeued:
         log.warning("job %s: its worker stopped renewing the lease; re-queued", job_id)
         enqueue(celery, job_id)

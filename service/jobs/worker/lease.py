@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from service.jobs.redis_client import JobStoreUnavailable
-from service.jobs.store import JobStore
+from service.errors import JobStoreUnavailable
+from service.jobs.store.job_store import JobStore
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,8 @@ dropped and replaced), and no connection kept once it failed (redis-py disconnec
 
 from __future__ import annotations
 
+import logging
+
 import redis
 import redis.asyncio
 from redis.asyncio.retry import Retry as AsyncRetry
@@ -14,6 +16,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
+
+from service.errors import JobStoreUnavailable
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 1.0
 SOCKET_TIMEOUT_S = 3.0
@@ -26,10 +32,6 @@ REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class JobStoreUnavailable(Exception):
-    """Redis cannot be reached; the message names the URL (without its password)."""
-
-
 def redacted(url: str) -> str:
     """The URL with any password replaced, fit for messages and logs."""
     if "@" not in url:
@@ -39,9 +41,10 @@ def redacted(url: str) -> str:
 
 
 def unavailable(url: str, exc: BaseException) -> JobStoreUnavailable:
-    return JobStoreUnavailable(
-        f"job store unavailable: cannot reach Redis at {redacted(url)} ({exc})"
-    )
+    """The error to raise: its message tells the user only that the store is down; where
+    Redis lives (and why it failed) goes to the log."""
+    log.warning("job store unavailable: cannot reach Redis at %s (%s)", redacted(url), exc)
+    return JobStoreUnavailable("job store unavailable: Redis cannot be reached; try again shortly")
 
 
 def sync_client(url: str, *, socket_timeout: float = SOCKET_TIMEOUT_S) -> redis.Redis:

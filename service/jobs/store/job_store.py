@@ -19,9 +19,9 @@ from typing import Any
 
 import redis
 
-from service.jobs import scripts
-from service.jobs.redis_client import REDIS_DOWN_ERRORS, sync_client, unavailable
-from service.jobs.schemas import JobState, JobView
+from service.jobs.store import scripts
+from service.jobs.store.records import JobState, JobView
+from service.jobs.store.redis_client import REDIS_DOWN_ERRORS, sync_client, unavailable
 
 PREFIX = "gan:"
 EVENTS_TTL_S = 7 * 24 * 3600  # a finished job's event stream is kept a week
@@ -114,20 +114,21 @@ class JobStore:
         'missing', or the terminal state it already had."""
         return self._run("CANCEL", job_id, now_iso())
 
-    def reap(self, max_crashes: int) -> list[str]:
-        """Running jobs whose lease expired go back to the queue; returns their ids."""
-        return list(self._run("REAP", "", now_iso(), max_crashes))
+    def reap(self, max_crashes: int, grace_s: float) -> list[str]:
+        """Running jobs whose lease has been missing for `grace_s` go back to the queue;
+        returns their ids."""
+        return list(self._run("REAP", "", now_iso(), max_crashes, int(grace_s * 1000)))
 
     def ping(self) -> None:
         self._call(self.redis.ping)
 
     # -- the worker side ----------------------------------------------------------------------
 
-    def claim(self, job_id: str, token: str, lease_s: float, max_crashes: int, worker: str) -> str:
-        """'ok' (this worker owns the job now), 'busy' (another live worker owns it),
-        'terminal', 'missing', 'cancelled' or 'failed' (too many crashes)."""
+    def claim(self, job_id: str, token: str, lease_s: float, worker: str) -> str:
+        """'ok' (this worker owns the job now), 'busy' (a worker runs it: a reaper re-queues
+        it if that worker is dead), 'terminal', 'missing' or 'cancelled'."""
         lease_ms = int(lease_s * 1000)
-        return self._run("CLAIM", job_id, token, lease_ms, now_iso(), max_crashes, worker)
+        return self._run("CLAIM", job_id, token, lease_ms, now_iso(), worker)
 
     def heartbeat(self, job_id: str, token: str, lease_s: float) -> int:
         """-1: the lease was lost; 0: keep going; 1: cancel requested."""

@@ -1,8 +1,11 @@
-"""Run one job: claim it, train with callbacks wired to Redis, record how it ended.
+"""Run one job: claim it, train its stored recipe with callbacks wired to Redis, record how it
+ended.
 
 Outcomes a user sees on the record: succeeded; failed with the loop's message (GanError), an
-out-of-memory hint, or the exception's text; cancelled (stopped at the next step, published
+out-of-memory message, or the exception's text; cancelled (stopped at the next step, published
 checkpoints kept). A worker shutting down gives the job back to the queue, where it resumes.
+While Redis is unreachable the job trains on; its end (and published versions) are recorded
+when Redis is back.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from models.checkpoint import write_default_version
-from service.jobs.lease import Heartbeat
-from service.jobs.redis_client import JobStoreUnavailable
-from service.jobs.schemas import JobState, JobView
-from service.jobs.store import JobStore
+from models.checkpoint import CheckpointError, promote_version
+from models.config import parse_arch_config
+from service.errors import JobStoreUnavailable
+from service.jobs.store.job_store import JobStore
+from service.jobs.store.records import JobState, JobView
+from service.jobs.worker.lease import Heartbeat
+from service.jobs.worker.memory_cap import is_out_of_memory, memory_cap
 from service.settings import Settings
 from training.config import TrainConfig
 from training.errors import GanError
@@ -26,7 +31,8 @@ from training.progress import ProgressReport
 
 log = logging.getLogger(__name__)
 
-STORE_RETRY_S = 600.0  # how long a finished job waits for Redis to come back to record its end
+MEMORY_HEADROOM_MB = 512  # beyond the estimate: the estimator's error, allocator slack, plots
+STORE_RETRY_S = 6 * 3600.0  # how long a finished job waits for Redis to record its end
 
 
 def run_job(
@@ -40,8 +46,8 @@ def run_job(
     """Returns how the delivery ended: 'succeeded', 'failed', 'cancelled', 'requeued', or why
     it did not run ('busy', 'terminal', 'missing', 'lost')."""
     token = uuid.uuid4().hex
-    lease_s, max_crashes = settings.job_lease_s, settings.job_max_crashes
-    claimed = _retrying(lambda: store.claim(job_id, token, lease_s, max_crashes, worker))
+    lease_s = settings.job_lease_s
+    claimed = _retrying(lambda: store.claim(job_id, token, lease_s, worker))
     if claimed != "ok":
         log.info("job %s: not run (%s)", job_id, claimed)
         return claimed
@@ -71,25 +77,27 @@ def _train(
         from training.loop import train  # torch loads in the pool process, not at import
 
         config = TrainConfig.model_validate(record.config)
-        result = train(
-            config,
-            settings.model_dir,
-            progress=reporter,
-            should_stop=beat.should_stop,
-            resume=True,
-        )
+        arch = parse_arch_config(config.arch_config)
+        with memory_cap(_memory_limit_bytes(settings, config)):
+            result = train(
+                config,
+                settings.model_dir,
+                progress=reporter,
+                should_stop=beat.should_stop,
+                resume=True,
+                arch=arch,
+            )
     except GanError as exc:
         return _end(store, record, token, JobState.failed, str(exc))
-    except (MemoryError, RuntimeError) as exc:
-        if isinstance(exc, MemoryError) or _is_oom(exc):
-            message = f"out of memory: {exc}. Try a smaller batch_size or a smaller network."
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            message = (
+                f"out of memory: {exc}. Try a smaller batch_size or a smaller network "
+                f"(GAN_MAX_JOB_MEMORY_MB is {settings.max_job_memory_mb})."
+            )
         else:
             log.exception("job %s crashed", record.id)
             message = f"training crashed: {type(exc).__name__}: {exc}"
-        return _end(store, record, token, JobState.failed, message)
-    except Exception as exc:
-        log.exception("job %s crashed", record.id)
-        message = f"training crashed: {type(exc).__name__}: {exc}"
         return _end(store, record, token, JobState.failed, message)
 
     published = _merge(reporter.published, result.published)
@@ -106,9 +114,13 @@ def _train(
     if record.auto_promote and published:
         last = max(published, key=lambda ref: int(ref.rpartition("@")[2]))
         name, _, version = last.rpartition("@")
-        write_default_version(settings.model_dir, name, int(version))
-        fields["promoted"] = last
-    return _end(store, record, token, JobState.succeeded, "", **fields)
+        try:
+            promote_version(settings.model_dir, name, int(version))
+            fields["promoted"] = last
+        except CheckpointError as exc:
+            log.warning("job %s: %s not promoted: %s", record.id, last, exc)
+            fields["error"] = f"trained, but {last} was not promoted: {exc}"
+    return _end(store, record, token, JobState.succeeded, fields.pop("error", ""), **fields)
 
 
 class Reporter:
@@ -199,6 +211,16 @@ def _finite(x: float | None) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
 
 
-def _is_oom(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "out of memory" in text or "can't allocate memory" in text
+def _memory_limit_bytes(settings: Settings, config: TrainConfig) -> int | None:
+    """The job's allowance on a CPU worker: its budget plus room for the runtime. On CUDA the
+    device's own allocator raises OutOfMemoryError, and a data limit would only get in the
+    way of the driver's mappings."""
+    if config.device == "cuda" or (config.device == "auto" and _cuda_available()):
+        return None
+    return (settings.max_job_memory_mb + MEMORY_HEADROOM_MB) * 2**20
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,4 +1,4 @@
-"""Request and response bodies of the jobs API (input and output models kept apart)."""
+"""A job's record as the API shows it, and its states (shared by the API and the workers)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
-
-from training.config import TrainConfig
 
 
 class JobState(StrEnum):
@@ -19,28 +17,6 @@ class JobState(StrEnum):
 
 
 TERMINAL_STATES = frozenset({JobState.succeeded, JobState.failed, JobState.cancelled})
-
-
-class JobRequest(TrainConfig):
-    """A training recipe plus what to do when it ends. `{"dataset": "ring-8"}` is complete."""
-
-    model_config = TrainConfig.model_config | {
-        "json_schema_extra": {"examples": [{"dataset": "ring-8", "steps": 3000}]}
-    }
-
-    auto_promote: bool = Field(
-        True, description="On success, make the last version the model's default."
-    )
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig.model_validate(self.model_dump(exclude={"auto_promote"}))
-
-
-class JobAccepted(BaseModel):
-    id: str
-    name: str = Field(description="Model name the job publishes its checkpoints under.")
-    state: JobState
-    url: str
 
 
 class JobView(BaseModel):
@@ -70,11 +46,3 @@ class JobView(BaseModel):
     cancel_requested: bool = False
     auto_promote: bool = True
     config: dict[str, Any] = Field(default_factory=dict)
-
-
-class JobList(BaseModel):
-    jobs: list[JobView]
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None = None

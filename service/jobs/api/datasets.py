@@ -1,21 +1,17 @@
-"""Where a job's data may come from: built-in datasets, or paths inside the data root."""
+"""Where a job's data may come from (built-in datasets, or paths inside the data root), and
+the submit-time check that it is usable."""
 
 from __future__ import annotations
 
 import string
 from pathlib import Path
 
+from service.errors import FieldError
+from training.datasets import Dataset, load_dataset
+from training.errors import DatasetError
+
 PATH_KINDS = ("folder", "npz")
 _NAME_CHARS = set(string.ascii_lowercase + string.digits + "._-")
-
-
-class FieldError(ValueError):
-    """A request field is wrong; `field` names it, the message says why and quotes the value."""
-
-    def __init__(self, field: str, message: str, value: object = None) -> None:
-        super().__init__(message)
-        self.field = field
-        self.value = value
 
 
 def resolve_dataset(dataset: str, data_root: Path) -> str:
@@ -25,23 +21,25 @@ def resolve_dataset(dataset: str, data_root: Path) -> str:
     if not sep or kind not in PATH_KINDS:
         return dataset
     if not raw.strip():
-        raise FieldError("dataset", f"dataset {dataset!r}: the path after '{kind}:' is empty")
+        raise FieldError(
+            "dataset", dataset, f"dataset {dataset!r}: the path after '{kind}:' is empty"
+        )
     root = Path(data_root).resolve()
     path = Path(raw)
     real = (path if path.is_absolute() else root / path).resolve()
     if not real.is_relative_to(root):
         raise FieldError(
             "dataset",
+            dataset,
             f"dataset {dataset!r}: the path is outside the data root (GAN_DATA_ROOT); "
             "give a path relative to it",
-            dataset,
         )
     if kind == "folder" and not real.is_dir():
         raise FieldError(
-            "dataset", f"dataset {dataset!r}: no such folder in the data root", dataset
+            "dataset", dataset, f"dataset {dataset!r}: no such folder in the data root"
         )
     if kind == "npz" and not real.is_file():
-        raise FieldError("dataset", f"dataset {dataset!r}: no such file in the data root", dataset)
+        raise FieldError("dataset", dataset, f"dataset {dataset!r}: no such file in the data root")
     return f"{kind}:{real}"
 
 
@@ -52,3 +50,16 @@ def name_stem(dataset: str) -> str:
     cleaned = "".join(c if c in _NAME_CHARS else "-" for c in base.lower())
     cleaned = cleaned.strip("._-")[:40]
     return cleaned or "job"
+
+
+def load_checked(
+    spec: str, given: str, data_root: Path, *, image_size: int | None, channels: int | None
+) -> Dataset:
+    """Load the dataset with the loader training uses, so what would fail in the worker (an
+    object array, an empty folder, too few samples, an unreadable image) fails here, naming
+    the field. `spec` is the resolved spec, `given` the user's (quoted in the message)."""
+    try:
+        return load_dataset(spec, image_size=image_size, channels=channels)
+    except DatasetError as exc:
+        reason = str(exc).replace(f"{Path(data_root).resolve()}/", "")  # no host paths shown
+        raise FieldError("dataset", given, f"dataset {given!r}: {reason}") from None

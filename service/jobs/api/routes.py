@@ -1,0 +1,177 @@
+"""The jobs API: submit, inspect, list, follow (SSE), cancel, and the job's latest pictures.
+
+Routes parse, call the domain (submit / store) in a worker thread, and raise ServiceErrors that
+the app's one error handler maps to status codes. Without Redis every route answers 503 with
+Retry-After; nothing is cached between requests, so they work again as soon as Redis is back.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import ValidationError
+
+from service.auth import AUTH_RESPONSES
+from service.deps import ApiKey, JobsDep, JobStoreDep, SettingsDep
+from service.errors import JobFinished, UnknownJob
+from service.jobs.api.events import job_events
+from service.jobs.api.schemas import JobAccepted, JobList, JobRequest, JobView
+from service.jobs.api.submit import submit_job
+from service.jobs.store.job_store import JobStore
+from service.jobs.store.records import TERMINAL_STATES, JobState
+
+router = APIRouter(prefix="/train-jobs", tags=["training jobs"])
+
+_NOT_FOUND = {"description": "No such job", "content": {"application/json": {"example": {
+    "detail": "no training job with id '0123abcd'"}}}}  # fmt: skip
+_UNAVAILABLE = {
+    "description": "Redis unreachable (with Retry-After)",
+    "content": {"application/json": {"example": {
+        "detail": "job store unavailable: Redis cannot be reached; try again shortly"}}},
+}  # fmt: skip
+_ERRORS: dict[int | str, dict[str, Any]] = {404: _NOT_FOUND, 503: _UNAVAILABLE}
+_REQUEST_BODY = {
+    "content": {"application/json": {"schema": JobRequest.model_json_schema()}},
+    "required": True,
+}
+
+
+async def _get_job(store: JobStore, job_id: str) -> JobView:
+    view = await run_in_threadpool(store.get, job_id) if len(job_id) <= 64 else None
+    if view is None:
+        raise UnknownJob(f"no training job with id {job_id!r}")
+    return view
+
+
+def _parse_request(body: bytes) -> JobRequest:
+    """The body is parsed here, after the API key check (a dependency), never before it."""
+    try:
+        raw = json.loads(body) if body else None
+    except (ValueError, RecursionError) as exc:
+        detail = [{"loc": ["body"], "msg": f"body is not valid JSON: {exc}", "type": "json_invalid",
+                   "input": body[:200].decode("utf-8", "replace")}]  # fmt: skip
+        raise RequestValidationError(detail) from None
+    if not isinstance(raw, dict):
+        detail = [{"loc": ["body"], "msg": "body must be a JSON object with at least 'dataset'",
+                   "type": "model_type", "input": raw}]  # fmt: skip
+        raise RequestValidationError(detail)
+    try:
+        return JobRequest.model_validate(raw)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobAccepted,
+    dependencies=[ApiKey],
+    openapi_extra={"requestBody": _REQUEST_BODY},
+    responses={
+        **AUTH_RESPONSES,
+        409: {"description": "Model name taken"},
+        413: {"description": "Body too large"},
+        422: {"description": "A field is wrong (`loc` names it): types, limits, a dataset that "
+              "cannot be loaded, a recipe over GAN_MAX_JOB_MEMORY_MB"},
+        429: {"description": "Too many queued jobs (with Retry-After)"},
+        503: _UNAVAILABLE,
+    },
+)  # fmt: skip
+async def create_job(
+    request: Request, response: Response, settings: SettingsDep, jobs: JobsDep, store: JobStoreDep
+) -> JobAccepted:
+    """Queue a training job. `{"dataset": "ring-8", "steps": 3000}` is a complete request: the
+    dataset's preset fills in what is not given, exactly as `python -m training` does, and the
+    job's `config` shows the complete recipe. Answers 202 with the job id and a Location header."""
+    job_request = _parse_request(await request.body())
+    assert jobs.celery is not None
+    view = await run_in_threadpool(submit_job, settings, store, jobs.celery, job_request)
+    url = f"/train-jobs/{view.id}"
+    response.headers["Location"] = url
+    return JobAccepted(id=view.id, name=view.name, state=view.state, url=url)
+
+
+@router.get("", response_model=JobList, responses={503: _UNAVAILABLE})
+async def list_jobs(
+    store: JobStoreDep,
+    state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobList:
+    """Jobs, newest first, one page at a time."""
+    jobs, total = await run_in_threadpool(store.list, state, limit, offset)
+    nxt = offset + limit if offset + limit < total else None
+    return JobList(jobs=jobs, total=total, limit=limit, offset=offset, next_offset=nxt)
+
+
+@router.get("/{job_id}", response_model=JobView, responses=_ERRORS)
+async def read_job(job_id: str, store: JobStoreDep) -> JobView:
+    """State, step / total and ETA, latest losses and diagnostics, published versions, and
+    the complete recipe it trains (`config`)."""
+    return await _get_job(store, job_id)
+
+
+@router.get(
+    "/{job_id}/events",
+    responses={**_ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    response_class=StreamingResponse,
+)
+async def job_event_stream(
+    job_id: str, request: Request, jobs: JobsDep, store: JobStoreDep
+) -> StreamingResponse:
+    """Server-Sent Events: every state change and progress report (replayed from the start,
+    or after `Last-Event-ID`), ending with the final state."""
+    await _get_job(store, job_id)
+    assert jobs.aredis is not None
+    stream = job_events(jobs.aredis, jobs.url, job_id, request.headers.get("last-event-id"))
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    dependencies=[ApiKey],
+    responses={
+        **AUTH_RESPONSES,
+        **_ERRORS,
+        409: {"description": "The job has already ended"},
+    },
+)
+async def cancel_job(job_id: str, store: JobStoreDep) -> dict[str, Any]:
+    """A queued job is cancelled at once; a running one stops at its next step and keeps
+    its published checkpoints."""
+    await _get_job(store, job_id)
+    outcome = await run_in_threadpool(store.cancel, job_id)
+    if outcome == "missing":
+        raise UnknownJob(f"no training job with id {job_id!r}")
+    if outcome in TERMINAL_STATES and outcome != "cancelled":
+        raise JobFinished(f"job {job_id} has already {outcome}; nothing to cancel")
+    state = "cancelled" if outcome == "cancelled" else "running"
+    return {"id": job_id, "state": state, "cancel_requested": True}
+
+
+def _picture_route(file_name: str) -> None:
+    @router.get(
+        f"/{{job_id}}/{file_name}",
+        response_class=FileResponse,
+        responses={**_ERRORS, 200: {"content": {"image/png": {}}}},
+        name=f"job_{file_name.replace('.', '_')}",
+    )
+    async def picture(job_id: str, settings: SettingsDep, store: JobStoreDep) -> FileResponse:
+        view = await _get_job(store, job_id)
+        path = Path(settings.model_dir) / view.name / "run" / file_name
+        if not path.is_file():
+            raise UnknownJob(f"job {job_id} has no {file_name} yet (written at each checkpoint)")
+        return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-cache"})
+
+
+_picture_route("samples.png")
+_picture_route("loss.png")

@@ -1,0 +1,29 @@
+"""`python -m service.jobs.worker [celery worker options]`: one training worker.
+
+Reads the GAN_* settings, builds the Celery app from them and runs `celery worker` with the
+project's defaults (one job at a time); options given here are passed on, e.g. `-n NAME` or
+`-l debug`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from service.jobs.worker.app import create_worker_app
+from service.settings import Settings
+
+DEFAULT_OPTIONS = ["--concurrency", "1", "--prefetch-multiplier", "1", "-l", "info"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app = create_worker_app(Settings())
+    except ValueError as exc:
+        print(f"python -m service.jobs.worker: {exc}", file=sys.stderr)
+        return 2
+    app.worker_main(["worker", *DEFAULT_OPTIONS, *(sys.argv[1:] if argv is None else argv)])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
