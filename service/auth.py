@@ -17,8 +17,8 @@ def check_api_key(settings: Settings, authorization: str | None) -> None:
     """401 without a bearer key, 403 with one that is not accepted; nothing when keys are off."""
     if not settings.api_keys:
         return
+    # The key is compared exactly as sent: no trimming, so every route accepts the same keys.
     scheme, _, key = (authorization or "").partition(" ")
-    key = key.strip()
     if scheme.lower() != "bearer" or not key:
         raise HTTPException(
             401,

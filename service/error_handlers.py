@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.errors import (
     FieldError,
@@ -19,7 +21,37 @@ from service.errors import (
 log = logging.getLogger("service.errors")
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the OpenAPI document lists for this path (a path may have one route per
+    method, so no single route knows them all), plus OPTIONS."""
+    app = request.app
+    table = getattr(app.state, "allowed_methods", None)
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "$"),
+             {m.upper() for m in operations})
+            for path, operations in app.openapi()["paths"].items()
+        ]  # fmt: skip
+        app.state.allowed_methods = table
+    methods = {"OPTIONS"}
+    for pattern, path_methods in table:
+        if pattern.match(request.url.path):
+            methods |= path_methods
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers=headers)
+        if exc.status_code in (204, 304):
+            return Response(status_code=exc.status_code, headers=headers)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = clean_errors(exc.errors())

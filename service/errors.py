@@ -21,7 +21,12 @@ Every answer is JSON: {"detail": "<message>"}; validation errors keep FastAPI's 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
+
+_ECHO_DEPTH = 8  # how deep a bad input is echoed back; deeper parts become "…"
+_ECHO_ITEMS = 20
+_ECHO_CHARS = 200
 
 
 class ServiceError(Exception):
@@ -94,8 +99,34 @@ class JobStoreUnavailable(ServiceError):
         return {"Retry-After": str(self.retry_after_s)}
 
 
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """A bounded, strictly JSON-encodable copy of a bad input, to echo it back: NaN and the
+    infinities become strings, bytes are decoded, and long or deep values are cut."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, bytes):
+        value = value[:_ECHO_CHARS].decode("utf-8", "replace")
+    if isinstance(value, str):
+        return value if len(value) <= _ECHO_CHARS else value[:_ECHO_CHARS] + "…"
+    if depth >= _ECHO_DEPTH:
+        return "…"
+    if isinstance(value, dict):
+        items = list(value.items())[:_ECHO_ITEMS]
+        return {str(k)[:_ECHO_CHARS]: json_safe(v, depth + 1) for k, v in items}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, depth + 1) for v in value[:_ECHO_ITEMS]]
+    return json_safe(str(value), depth)
+
+
 def describe_value(value: Any, limit: int = 80) -> str:
-    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    value = json_safe(value)
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -114,14 +145,13 @@ def clean_errors(errors: Any) -> list[dict[str, Any]]:
     cleaned = []
     for e in errors:
         entry = {k: v for k, v in dict(e).items() if k not in ("ctx", "url")}
-        if isinstance(entry.get("input"), bytes):  # the raw body, when it is not JSON
-            entry["input"] = entry["input"][:200].decode("utf-8", "replace")
         if "input" in entry:
-            entry["input"] = json.loads(json.dumps(entry["input"], default=str))
+            entry["input"] = json_safe(entry["input"])
+        entry["loc"] = [json_safe(part) for part in entry.get("loc", ())]
         cleaned.append(entry)
     return cleaned
 
 
 def field_error_detail(exc: FieldError) -> list[dict[str, Any]]:
     loc = ["body", *exc.field.split(".")] if exc.field else ["body"]
-    return [{"loc": loc, "msg": str(exc), "type": "value_error", "input": exc.value}]
+    return [{"loc": loc, "msg": str(exc), "type": "value_error", "input": json_safe(exc.value)}]

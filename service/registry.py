@@ -163,10 +163,12 @@ class ModelRegistry:
             entry.meta = meta
             log.info("checkpoint %s verified (sha256 %s…)", entry.ref, meta.weights_sha256[:12])
         except CheckpointError as exc:
-            entry.refused = str(exc)
+            entry.refused = self._relative(str(exc))
             log.warning("checkpoint %s refused: %s", entry.ref, exc, extra={"model": entry.ref})
         except Exception as exc:  # anything unforeseen in a file must not stop the service
-            entry.refused = f"{meta_path}: cannot be loaded ({type(exc).__name__}: {exc})"
+            entry.refused = self._relative(
+                f"{meta_path}: cannot be loaded ({type(exc).__name__}: {exc})"
+            )
             log.warning("checkpoint %s refused: %s", entry.ref, entry.refused)
         return entry
 
@@ -233,7 +235,7 @@ class ModelRegistry:
         refused = [e.ref for v in self._entries.values() for e in v.values() if e.refused]
         extra = f" ({len(refused)} refused: see GET /models)" if refused else ""
         return (
-            f"no model has been published yet in {self.model_dir}{extra}: train one "
+            f"no model has been published yet in the model directory{extra}: train one "
             "(POST /train-jobs or `python -m training`); new checkpoints are picked up "
             "without a restart"
         )
@@ -257,12 +259,21 @@ class ModelRegistry:
                 f"model {name!r} has no version {version}; versions: {sorted(versions)}"
             ) from None
         except CheckpointError as exc:
-            raise VersionRefused(f"{name}@{version} was refused: {exc}") from None
+            raise VersionRefused(
+                f"{name}@{version} was refused: {self._relative(str(exc))}"
+            ) from None
         with self._lock:
             self._promoted[name] = version
             self._defaults = self._compute_defaults()
         log.info("promoted %s@%d to default", name, version)
         return f"{name}@{version}"
+
+    def _relative(self, text: str) -> str:
+        """Paths in a message relative to the model directory: answers readable without a
+        key never show where the service keeps its files."""
+        for root in {str(self.model_dir.resolve()), str(self.model_dir)}:
+            text = text.replace(f"{root}/", "")
+        return text
 
     def snapshot(self) -> list[dict]:
         """Every model with its versions, for GET /models."""
@@ -343,7 +354,7 @@ class ModelRegistry:
             generator, meta = load_generator(entry.meta_path, self.device)
         except CheckpointError as exc:
             with self._lock:
-                entry.refused = str(exc)
+                entry.refused = self._relative(str(exc))
                 self._defaults = self._compute_defaults()
             self.metrics.model_refusals.labels(entry.name).inc()
             log.warning("checkpoint %s refused on load: %s", ref, exc)

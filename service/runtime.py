@@ -109,7 +109,7 @@ class Runtime:
         if self.settings.ready_without_model:
             return True, "ready (no model loaded yet; GAN_READY_WITHOUT_MODEL)"
         return False, (
-            f"no model loaded yet: none published in {self.settings.model_dir}, or none loadable"
+            "no model loaded yet: none published in the model directory, or none loadable"
         )
 
     def _watch(self) -> None:

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from models.latent import MAX_SEED
 
 MODEL_REF_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}(@[0-9]{1,18})?$"
 MAX_OFFSET = 2**53 - 1  # exact in every JSON client
+
+_CANONICAL_INT = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+def _canonical_int(value: object) -> object:
+    """Path and query integers in plain decimal only: '+1', '01', ' 1', '1_0' and '1.0'
+    are refused, so each sample address has exactly one spelling."""
+    if isinstance(value, str) and not _CANONICAL_INT.fullmatch(value):
+        raise ValueError("must be written in plain decimal (no sign, leading zero, space or '.')")
+    return value
+
+
+#: An integer path or query parameter with one spelling per value.
+CanonicalInt = Annotated[int, BeforeValidator(_canonical_int)]
 
 SampleFormat = Literal["png", "jpeg", "webp", "zip", "grid", "json", "npy"]
 

@@ -16,7 +16,7 @@ class TrainConfig(BaseModel):
     """Every field but `dataset` has a default; dataset-dependent defaults are filled in by
     `training.presets.resolve_config`, which only touches fields the user left unset."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     dataset: str = Field(
         description="ring-8, grid-25, gaussian-1d, digits, mnist-5k, folder:PATH or npz:PATH.",
@@ -76,4 +76,11 @@ class TrainConfig(BaseModel):
         # A Literal compares by equality, so 1.0 and True would pass as 1 without this.
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise ValueError(f"channels must be the integer 1 or 3, got {value!r}")
+        return value
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_is_printable(cls, value: str) -> str:
+        if not value.isprintable():
+            raise ValueError("dataset must not contain control characters (such as NUL)")
         return value

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 
 from models.checkpoint import MODEL_NAME_PATTERN
 from service.auth import AUTH_RESPONSES
+from service.bodies import parse_body, request_body_schema
 from service.deps import ApiKey, RegistryDep, RuntimeDep
 from service.errors import UnknownModel
 from service.schemas import ModelList, ModelView, PromoteRequest, PromoteResult
@@ -120,6 +121,7 @@ async def read_model(model: ModelName, registry: RegistryDep) -> ModelView:
     "/{model}/promote",
     response_model=PromoteResult,
     dependencies=[ApiKey],
+    openapi_extra={"requestBody": request_body_schema(PromoteRequest)},
     responses={
         200: {
             "content": {
@@ -134,11 +136,10 @@ async def read_model(model: ModelName, registry: RegistryDep) -> ModelView:
         422: _BAD_VERSION,
     },  # fmt: skip
 )
-async def promote_model(
-    model: ModelName, body: PromoteRequest, runtime: RuntimeDep
-) -> PromoteResult:
+async def promote_model(model: ModelName, request: Request, runtime: RuntimeDep) -> PromoteResult:
     """Make `version` the default of `model` for every replica (written to the shared model
     directory). Requires `Authorization: Bearer <key>` when GAN_API_KEYS is set."""
+    body = parse_body(PromoteRequest, await request.body())
     ref = await run_in_threadpool(runtime.registry.promote, model, body.version)
     if not runtime.registry.is_loaded(ref):
         runtime.batcher.call(lambda: runtime.registry.acquire(ref))  # warm it before use

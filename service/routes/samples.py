@@ -7,16 +7,14 @@ from collections.abc import Awaitable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.types import Receive
 
 from models.latent import MAX_SEED
 from service.batcher import Arrival
+from service.bodies import parse_body
 from service.deps import SamplerDep
-from service.errors import clean_errors
-from service.schemas import MAX_OFFSET, MODEL_REF_PATTERN, SampleRequest
+from service.schemas import MAX_OFFSET, MODEL_REF_PATTERN, CanonicalInt, SampleRequest
 
 router = APIRouter(tags=["samples"])
 
@@ -109,16 +107,6 @@ async def _until_disconnect(receive: Receive) -> None:
         pass
 
 
-def _parse(body: bytes) -> SampleRequest:
-    try:
-        return SampleRequest.model_validate_json(body or b"{}")
-    except ValidationError as exc:
-        errors = clean_errors(exc.errors(include_url=False))
-        for e in errors:
-            e["loc"] = ["body", *e["loc"]]
-        raise RequestValidationError(errors) from None
-
-
 async def _answer(
     sampler: SamplerDep,
     read: Awaitable[SampleRequest],
@@ -145,7 +133,7 @@ async def _close(arrival: Arrival) -> None:
 
 
 async def _read_body(request: Request) -> SampleRequest:
-    return _parse(await request.body())
+    return parse_body(SampleRequest, await request.body(), empty=b"{}")
 
 
 async def _given(req: SampleRequest) -> SampleRequest:
@@ -216,8 +204,8 @@ async def sample_at_address(
             description="name (its default version) or name@version",
         ),
     ],
-    seed: Annotated[int, Path(ge=0, le=MAX_SEED, examples=[42])],
-    index: Annotated[int, Path(ge=0, le=MAX_OFFSET, examples=[0])],
+    seed: Annotated[CanonicalInt, Path(ge=0, le=MAX_SEED, examples=[42])],
+    index: Annotated[CanonicalInt, Path(ge=0, le=MAX_OFFSET, examples=[0])],
     truncation: Annotated[float, Query(ge=0.0, le=1.0, allow_inf_nan=False)] = 1.0,
 ) -> Response:
     """Sample `index` of `seed` as one PNG, at an address that never changes its bytes when the

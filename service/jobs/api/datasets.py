@@ -15,8 +15,9 @@ _NAME_CHARS = set(string.ascii_lowercase + string.digits + "._-")
 
 
 def resolve_dataset(dataset: str, data_root: Path) -> str:
-    """`folder:PATH` / `npz:PATH` become absolute paths checked to lie inside `data_root`
-    (after following symlinks and `..`); built-in dataset names pass through unchanged."""
+    """`folder:PATH` / `npz:PATH` become paths relative to `data_root`, checked to lie inside
+    it after following symlinks and `..` (records and answers never show host paths; every
+    process reads them from its own GAN_DATA_ROOT); built-in names pass through unchanged."""
     kind, sep, raw = dataset.partition(":")
     if not sep or kind not in PATH_KINDS:
         return dataset
@@ -40,7 +41,7 @@ def resolve_dataset(dataset: str, data_root: Path) -> str:
         )
     if kind == "npz" and not real.is_file():
         raise FieldError("dataset", dataset, f"dataset {dataset!r}: no such file in the data root")
-    return f"{kind}:{real}"
+    return f"{kind}:{real.relative_to(root)}"
 
 
 def name_stem(dataset: str) -> str:
@@ -59,7 +60,7 @@ def load_checked(
     object array, an empty folder, too few samples, an unreadable image) fails here, naming
     the field. `spec` is the resolved spec, `given` the user's (quoted in the message)."""
     try:
-        return load_dataset(spec, image_size=image_size, channels=channels)
+        return load_dataset(spec, image_size=image_size, channels=channels, data_root=data_root)
     except DatasetError as exc:
         reason = str(exc).replace(f"{Path(data_root).resolve()}/", "")  # no host paths shown
         raise FieldError("dataset", given, f"dataset {given!r}: {reason}") from None

@@ -7,17 +7,15 @@ Retry-After; nothing is cached between requests, so they work again as soon as R
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import ValidationError
 
 from service.auth import AUTH_RESPONSES
+from service.bodies import parse_body, request_body_schema
 from service.deps import ApiKey, JobsDep, JobStoreDep, SettingsDep
 from service.errors import JobFinished, UnknownJob
 from service.jobs.api.events import job_events
@@ -25,8 +23,11 @@ from service.jobs.api.schemas import JobAccepted, JobList, JobRequest, JobView
 from service.jobs.api.submit import submit_job
 from service.jobs.store.job_store import JobStore
 from service.jobs.store.records import TERMINAL_STATES, JobState
+from service.schemas import CanonicalInt
 
 router = APIRouter(prefix="/train-jobs", tags=["training jobs"])
+
+MAX_LIST_OFFSET = 1_000_000_000
 
 _NOT_FOUND = {"description": "No such job", "content": {"application/json": {"example": {
     "detail": "no training job with id '0123abcd'"}}}}  # fmt: skip
@@ -36,10 +37,7 @@ _UNAVAILABLE = {
         "detail": "job store unavailable: Redis cannot be reached; try again shortly"}}},
 }  # fmt: skip
 _ERRORS: dict[int | str, dict[str, Any]] = {404: _NOT_FOUND, 503: _UNAVAILABLE}
-_REQUEST_BODY = {
-    "content": {"application/json": {"schema": JobRequest.model_json_schema()}},
-    "required": True,
-}
+_REQUEST_BODY = request_body_schema(JobRequest)
 
 
 async def _get_job(store: JobStore, job_id: str) -> JobView:
@@ -47,25 +45,6 @@ async def _get_job(store: JobStore, job_id: str) -> JobView:
     if view is None:
         raise UnknownJob(f"no training job with id {job_id!r}")
     return view
-
-
-def _parse_request(body: bytes) -> JobRequest:
-    """The body is parsed here, after the API key check (a dependency), never before it."""
-    try:
-        raw = json.loads(body) if body else None
-    except (ValueError, RecursionError) as exc:
-        detail = [{"loc": ["body"], "msg": f"body is not valid JSON: {exc}", "type": "json_invalid",
-                   "input": body[:200].decode("utf-8", "replace")}]  # fmt: skip
-        raise RequestValidationError(detail) from None
-    if not isinstance(raw, dict):
-        detail = [{"loc": ["body"], "msg": "body must be a JSON object with at least 'dataset'",
-                   "type": "model_type", "input": raw}]  # fmt: skip
-        raise RequestValidationError(detail)
-    try:
-        return JobRequest.model_validate(raw)
-    except ValidationError as exc:
-        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
-        raise RequestValidationError(errors) from None
 
 
 @router.post(
@@ -90,7 +69,7 @@ async def create_job(
     """Queue a training job. `{"dataset": "ring-8", "steps": 3000}` is a complete request: the
     dataset's preset fills in what is not given, exactly as `python -m training` does, and the
     job's `config` shows the complete recipe. Answers 202 with the job id and a Location header."""
-    job_request = _parse_request(await request.body())
+    job_request = parse_body(JobRequest, await request.body())
     assert jobs.celery is not None
     view = await run_in_threadpool(submit_job, settings, store, jobs.celery, job_request)
     url = f"/train-jobs/{view.id}"
@@ -102,8 +81,8 @@ async def create_job(
 async def list_jobs(
     store: JobStoreDep,
     state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[CanonicalInt, Query(ge=1, le=200)] = 50,
+    offset: Annotated[CanonicalInt, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
 ) -> JobList:
     """Jobs, newest first, one page at a time."""
     jobs, total = await run_in_threadpool(store.list, state, limit, offset)

@@ -110,7 +110,7 @@ def submit_job(settings: Settings, store: JobStore, celery: Celery, request: Job
         )
     record = {
         "name": name,
-        "dataset": request.dataset,
+        "dataset": config.dataset,  # folder:/npz: paths relative to the data root
         "config": config.model_dump(mode="json"),
         "total_steps": config.steps,
         "step": 0,

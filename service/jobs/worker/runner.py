@@ -15,6 +15,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from models.checkpoint import CheckpointError, promote_version
@@ -85,19 +86,23 @@ def _train(
                 progress=reporter,
                 should_stop=beat.should_stop,
                 resume=True,
+                data_root=settings.data_root,
                 arch=arch,
             )
     except GanError as exc:
-        return _end(store, record, token, JobState.failed, str(exc))
+        return _end(store, record, token, JobState.failed, _without_host_paths(exc, settings))
     except Exception as exc:
         if is_out_of_memory(exc):
             message = (
-                f"out of memory: {exc}. Try a smaller batch_size or a smaller network "
+                f"out of memory: {_without_host_paths(exc, settings)}. Try a smaller batch_size "
+                "or a smaller network "
                 f"(GAN_MAX_JOB_MEMORY_MB is {settings.max_job_memory_mb})."
             )
         else:
             log.exception("job %s crashed", record.id)
-            message = f"training crashed: {type(exc).__name__}: {exc}"
+            message = (
+                f"training crashed: {type(exc).__name__}: {_without_host_paths(exc, settings)}"
+            )
         return _end(store, record, token, JobState.failed, message)
 
     published = _merge(reporter.published, result.published)
@@ -209,6 +214,15 @@ def _merge(first: list[str], second: list[str]) -> list[str]:
 
 def _finite(x: float | None) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None
+
+
+def _without_host_paths(exc: BaseException, settings: Settings) -> str:
+    """The error's text with the data root and model directory left out: job records are
+    readable without a key, and paths are shown relative to those folders."""
+    text = str(exc)
+    for root in (settings.data_root, settings.model_dir):
+        text = text.replace(f"{Path(root).resolve()}/", "").replace(f"{root}/", "")
+    return text
 
 
 def _memory_limit_bytes(settings: Settings, config: TrainConfig) -> int | None:
