@@ -23,6 +23,7 @@ from service.middleware import ServiceMiddleware
 from service.routes import health, models, samples
 from service.runtime import Runtime
 from service.settings import Settings
+from service.supervisor import Supervisor
 
 log = logging.getLogger("service.app")
 
@@ -47,7 +48,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.stop()
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, supervisor: Supervisor | None = None) -> FastAPI:
+    """`supervisor`: the embedded default's child processes (redis-server, the worker), which
+    /readyz and /metrics report on; None when Redis and workers run elsewhere."""
     app = FastAPI(
         title="GAN sample service",
         version="1.0",
@@ -57,6 +60,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
     app.state.lifespan_hooks = [jobs_lifespan]
+    app.state.supervisor = supervisor
+    if supervisor is not None:
+        app.state.metrics.track_children(supervisor.status)
     install_error_handlers(app)
     app.add_middleware(
         ServiceMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes

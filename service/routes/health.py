@@ -31,10 +31,14 @@ async def healthz() -> dict[str, str]:
                         "queue_samples": 0, "device": "cpu"}}}},
     },
 )  # fmt: skip
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
+async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
     """200 when a generator is loaded and warmed up (or, with GAN_READY_WITHOUT_MODEL, when
-    start-up is done); 503 with the reason otherwise."""
+    start-up is done) and, in the embedded default, its Redis and worker are up; 503 with the
+    reason otherwise (e.g. "embedded worker is down (restarting, attempt 2)")."""
     ok, reason = runtime.ready()
+    supervisor = request.app.state.supervisor
+    if supervisor is not None and (down := supervisor.degraded()):
+        ok, reason = False, (down if ok else f"{reason}; {down}")
     body = {
         "status": "ready" if ok else "not ready",
         "reason": reason,
@@ -42,6 +46,11 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         "queue_samples": runtime.batcher.queued_samples,
         "device": str(runtime.device),
     }
+    if supervisor is not None:
+        body["children"] = {
+            c.name: {"up": c.up, "pid": c.pid, "restarts": c.restarts, "last_exit": c.last_exit}
+            for c in supervisor.status()
+        }
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
@@ -54,5 +63,6 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
 )  # fmt: skip
 async def metrics(request: Request) -> Response:
     """Prometheus metrics of this instance: requests by route and status, latencies, samples,
-    device batch sizes, forward passes, queue depth, model loads and refusals."""
+    device batch sizes, forward passes, queue depth, model loads and refusals; in the embedded
+    default, restarts of its Redis and worker."""
     return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
