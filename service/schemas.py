@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from models.latent import MAX_SEED
@@ -23,8 +24,12 @@ def _canonical_int(value: object) -> object:
     return value
 
 
-#: An integer path or query parameter with one spelling per value.
-CanonicalInt = Annotated[int, BeforeValidator(_canonical_int)]
+def canonical_int(ge: int, le: int) -> Any:
+    """An integer path or query parameter in [ge, le] with one spelling per value. The bounds
+    sit beside the validator (not in Path/Query), so that OpenAPI shows them as minimum and
+    maximum."""
+    return Annotated[int, Ge(ge), Le(le), BeforeValidator(_canonical_int)]
+
 
 SampleFormat = Literal["png", "jpeg", "webp", "zip", "grid", "json", "npy"]
 
@@ -40,7 +45,7 @@ class SampleRequest(BaseModel):
             "examples": [
                 {"n": 16, "seed": 42, "model": "digits@2000", "format": "zip"},
                 {"n": 1, "seed": 7, "offset": 3, "truncation": 0.7},
-                {"n": 500, "seed": 1, "model": "ring-8", "format": "json"},
+                {"n": 256, "seed": 1, "model": "ring-8", "format": "json"},
             ]
         },
     )

@@ -14,7 +14,7 @@ from models.latent import MAX_SEED
 from service.batcher import Arrival
 from service.bodies import parse_body
 from service.deps import SamplerDep
-from service.schemas import MAX_OFFSET, MODEL_REF_PATTERN, CanonicalInt, SampleRequest
+from service.schemas import MAX_OFFSET, MODEL_REF_PATTERN, SampleRequest, canonical_int
 
 router = APIRouter(tags=["samples"])
 
@@ -94,8 +94,8 @@ _REQUEST_BODY = {
                     "value": {"n": 16, "seed": 42, "model": "digits@2000"}},
             "one": {"summary": "sample 3 of seed 7, truncated",
                     "value": {"n": 1, "seed": 7, "offset": 3, "truncation": 0.7}},
-            "points": {"summary": "500 points of a 2-D model",
-                       "value": {"n": 500, "seed": 1, "model": "ring-8", "format": "json"}},
+            "points": {"summary": "256 points of a 2-D model",
+                       "value": {"n": 256, "seed": 1, "model": "ring-8", "format": "json"}},
         },
     }},
 }  # fmt: skip
@@ -204,8 +204,8 @@ async def sample_at_address(
             description="name (its default version) or name@version",
         ),
     ],
-    seed: Annotated[CanonicalInt, Path(ge=0, le=MAX_SEED, examples=[42])],
-    index: Annotated[CanonicalInt, Path(ge=0, le=MAX_OFFSET, examples=[0])],
+    seed: Annotated[canonical_int(0, MAX_SEED), Path(examples=[42])],
+    index: Annotated[canonical_int(0, MAX_OFFSET), Path(examples=[0])],
     truncation: Annotated[float, Query(ge=0.0, le=1.0, allow_inf_nan=False)] = 1.0,
 ) -> Response:
     """Sample `index` of `seed` as one PNG, at an address that never changes its bytes when the

@@ -114,7 +114,7 @@ def test_embedded_default_runs_everything_and_stops_cleanly(tmp_path: Path) -> N
         assert {j["name"] for j in listing["jobs"]} == {"ring-8-demo", "digits-demo"}
         children = _descendants(process.pid)
         commands = " ".join(children.values())
-        assert "redis-server" in commands and "celery" in commands
+        assert "redis-server" in commands and "service.jobs.worker" in commands
         _stop_and_check(process, children)
         assert (tmp_path / "var" / "redis").is_dir()
 

@@ -23,7 +23,7 @@ from service.jobs.api.schemas import JobAccepted, JobList, JobRequest, JobView
 from service.jobs.api.submit import submit_job
 from service.jobs.store.job_store import JobStore
 from service.jobs.store.records import TERMINAL_STATES, JobState
-from service.schemas import CanonicalInt
+from service.schemas import canonical_int
 
 router = APIRouter(prefix="/train-jobs", tags=["training jobs"])
 
@@ -81,8 +81,8 @@ async def create_job(
 async def list_jobs(
     store: JobStoreDep,
     state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
-    limit: Annotated[CanonicalInt, Query(ge=1, le=200)] = 50,
-    offset: Annotated[CanonicalInt, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
+    limit: Annotated[canonical_int(1, 200), Query(description="Jobs per page.")] = 50,
+    offset: Annotated[canonical_int(0, MAX_LIST_OFFSET), Query(description="Jobs to skip.")] = 0,
 ) -> JobList:
     """Jobs, newest first, one page at a time."""
     jobs, total = await run_in_threadpool(store.list, state, limit, offset)
