@@ -1,6 +1,6 @@
 """The FastAPI app: `create_app(settings)`.
 
-The lifespan builds the Runtime (registry, device thread, encoder pool, directory watcher),
+The lifespan builds the Runtime (catalog, device thread, encoder pool, directory watcher),
 starts it and stops it. Other parts of the service plug in with one line each:
 `app.include_router(router)` (a router's own `lifespan=` is merged into the app's) and, for
 start/stop work outside a router, `app.state.lifespan_hooks.append(hook)` where `hook(app)` is

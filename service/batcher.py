@@ -20,10 +20,18 @@ Results are copied back into each job's own array; when a job is complete its
 asyncio future is resolved through its event loop (`call_soon_threadsafe`), so the loop never
 waits on the device.
 
-Admission: the queue holds at most `max_queue_samples` samples not yet on the device; beyond
-that `submit` raises QueueFull with a Retry-After from the queue depth and the measured speed.
-A cancelled job (client gone, timed out) leaves the queue at once; rows already running finish
-and are discarded.
+Admission bounds the wait, not only the queue. Every sample is counted from its admission
+until its response is sent (queued, on the device, being encoded and answered). A request is
+admitted when the samples in the service plus its own, at the measured cost per sample, fit
+`max_wait_s_admit` (GAN_MAX_QUEUE_WAIT_S), or when the service is empty; otherwise QueueFull
+with a Retry-After from the same prediction. The cost per sample is measured end to end: the
+seconds the service was busy (some sample in it) over the samples it answered meanwhile, so
+the encoders and the HTTP path count as much as the device. It is measured only while at
+least two full batches were in the service on average: a request alone pays latencies that
+concurrent ones overlap, and its cost would understate what the service can take. Before the
+first such measurement the device's own time per sample stands in. `max_queue_samples` stays a hard
+cap on the samples waiting for the device. A cancelled job (client gone, timed out) leaves the
+queue at once; rows already running finish and are discarded.
 """
 
 from __future__ import annotations
@@ -44,11 +52,13 @@ import numpy as np
 import torch
 
 from models.output import to_uint8_images, to_vectors
+from service.device_cache import DeviceCache, LoadedModel
 from service.errors import ModelUnavailable, QueueFull, ServiceError
 from service.metrics import ServiceMetrics
-from service.registry import LoadedModel, ModelRegistry
 
 log = logging.getLogger("service.batcher")
+
+COST_WINDOW_S = 0.25  # busy seconds between two measurements of the cost per sample
 
 
 @dataclass(eq=False)
@@ -93,6 +103,7 @@ class Arrival:
     def __init__(self, batcher: Batcher) -> None:
         self._batcher = batcher
         self.stage: Literal["parsing", "queued", "answering", "closed"] = "parsing"
+        self.samples = 0  # counted in the service since admission (0: not admitted)
 
     def close(self) -> None:
         self._batcher._close(self)
@@ -101,20 +112,22 @@ class Arrival:
 class Batcher:
     def __init__(
         self,
-        registry: ModelRegistry,
+        device_cache: DeviceCache,
         metrics: ServiceMetrics,
         *,
         max_batch: int,
         max_wait_s: float,
         max_queue_samples: int,
         fill_factor: float = 0.0,
+        max_wait_s_admit: float = math.inf,
     ) -> None:
-        self.registry = registry
+        self.device_cache = device_cache
         self.metrics = metrics
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.max_queue_samples = max_queue_samples
         self.fill_factor = fill_factor
+        self.max_wait_s_admit = max_wait_s_admit
         self._cond = threading.Condition()
         self._jobs: deque[Job] = deque()
         self._tasks: deque[tuple[Callable[[], Any], concurrent.futures.Future]] = deque()
@@ -124,9 +137,16 @@ class Batcher:
         self._free_at = 0.0  # when the last batch ended (monotonic)
         self._fill_wait_s = 0.0  # fill_factor x the last model's full-batch forward time
         self._sample_s: float | None = None  # running estimate of device time per sample
+        self._in_service = 0  # samples admitted and not yet answered (see the docstring)
+        self._busy_s = 0.0  # seconds with some sample in the service, since start
+        self._busy_mark = 0.0  # when _busy_s was last brought up to date
+        self._answered = 0  # samples answered, since start
+        self._load_s = 0.0  # integral of samples in the service over time (sample-seconds)
+        self._window = (0.0, 0, 0.0)  # (_busy_s, _answered, _load_s) at the last measurement
+        self._cost_s: float | None = None  # measured end-to-end seconds per sample
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="device", daemon=True)
-        metrics.track_queue(lambda: self._queued)
+        metrics.track_queue(lambda: self._queued, lambda: self._in_service, self.cost_per_sample_s)
 
     # ---- event-loop side ----
 
@@ -143,6 +163,10 @@ class Batcher:
     def queued_samples(self) -> int:
         return self._queued
 
+    @property
+    def samples_in_service(self) -> int:
+        return self._in_service
+
     def arrival(self) -> Arrival:
         """Announce a request that is being parsed (see the module's docstring for what the
         device does with it). The caller closes it when its response has been sent."""
@@ -152,31 +176,97 @@ class Batcher:
 
     def _close(self, arrival: Arrival) -> None:
         with self._cond:
+            if arrival.stage == "closed":
+                return
             if arrival.stage == "parsing":
                 self._arriving -= 1
             elif arrival.stage == "answering":
                 self._answering -= 1
+            if arrival.samples:
+                self._account_busy()
+                self._in_service -= arrival.samples
+                if arrival.stage == "answering":
+                    self._answered += arrival.samples
+                    self._measure_cost()
             arrival.stage = "closed"
             self._cond.notify()
 
+    def _account_busy(self) -> None:
+        """Bring the busy time up to now (holding the condition)."""
+        now = time.monotonic()
+        if self._in_service > 0:
+            self._busy_s += now - self._busy_mark
+            self._load_s += self._in_service * (now - self._busy_mark)
+        self._busy_mark = now
+
+    def _measure_cost(self) -> None:
+        """Update the cost per sample over the last ~0.25 s of busy time (holding the lock)."""
+        busy0, answered0, load0 = self._window
+        busy, answered = self._busy_s - busy0, self._answered - answered0
+        if busy < COST_WINDOW_S or answered == 0:
+            return
+        if (self._load_s - load0) / busy >= 2 * self.max_batch:
+            cost = busy / answered
+            self._cost_s = cost if self._cost_s is None else 0.7 * self._cost_s + 0.3 * cost
+        self._window = (self._busy_s, self._answered, self._load_s)
+
+    def admit(self, arrival: Arrival, n: int) -> None:
+        """Count `n` samples in the service from now until `arrival` closes, or raise
+        QueueFull when their predicted wait does not fit (see the module's docstring)."""
+        with self._cond:
+            self._admit_locked(arrival, n)
+
+    def _admit_locked(self, arrival: Arrival | None, n: int) -> None:
+        if self._in_service > 0:
+            wait_s = self.predicted_wait_s(n)
+            if wait_s > self.max_wait_s_admit:
+                retry = max(1, math.ceil(wait_s - self.max_wait_s_admit))
+                self.metrics.rejected.labels("queue_full").inc()
+                raise QueueFull(
+                    f"service busy: {self._in_service} samples ahead, about {wait_s:.1f} s of "
+                    f"work with this request's {n} (GAN_MAX_QUEUE_WAIT_S is "
+                    f"{self.max_wait_s_admit:g} s); retry in {retry} s",
+                    retry,
+                )
+        if self._queued > 0 and self._queued + n > self.max_queue_samples:
+            retry = self.retry_after_s(self._queued + n)
+            self.metrics.rejected.labels("queue_full").inc()
+            raise QueueFull(
+                f"sample queue full: {self._queued} of {self.max_queue_samples} samples "
+                f"waiting (GAN_MAX_QUEUE_SAMPLES), this request adds {n}; retry in {retry} s",
+                retry,
+            )
+        if arrival is not None:
+            self._account_busy()
+            arrival.samples = n
+            self._in_service += n
+
+    def predicted_wait_s(self, n: int) -> float:
+        """Seconds until a request of `n` samples admitted now would be answered."""
+        return (self._in_service + n) * self.cost_per_sample_s()
+
+    @property
+    def cost_measured(self) -> bool:
+        """Whether the cost per sample has been measured under load yet."""
+        return self._cost_s is not None
+
+    def cost_per_sample_s(self) -> float:
+        """End-to-end seconds per sample: measured, or before any measurement the device's."""
+        if self._cost_s is not None:
+            return self._cost_s
+        return self._sample_s or 0.01
+
     def submit(self, job: Job, arrival: Arrival | None = None) -> None:
-        """Queue a job, or raise QueueFull (a job bigger than the whole queue gets in alone).
+        """Queue a job, admitting it first if its arrival was not admitted yet (QueueFull).
         The arrival moves on in the same step as the job is queued, so the device thread never
         sees neither of them and starts a batch without these rows."""
         with self._cond:
+            if arrival is None or arrival.samples == 0:
+                self._admit_locked(arrival, job.n)
             if arrival is not None and arrival.stage == "parsing":
                 self._arriving -= 1
                 arrival.stage = "queued"
                 job.arrival = arrival
-            if self._queued > 0 and self._queued + job.n > self.max_queue_samples:
-                retry = self.retry_after_s(self._queued + job.n)
-                self.metrics.rejected.labels("queue_full").inc()
-                raise QueueFull(
-                    f"sample queue full: {self._queued} of {self.max_queue_samples} samples "
-                    f"waiting (GAN_MAX_QUEUE_SAMPLES), this request adds {job.n}; "
-                    f"retry in {retry} s",
-                    retry,
-                )
             self._jobs.append(job)
             self._queued += job.n
             self._cond.notify()
@@ -277,7 +367,7 @@ class Batcher:
 
     def _run_batch(self, ref: str, slices: list[tuple[Job, int, int]]) -> None:
         try:
-            model = self.registry.acquire(ref)
+            model = self.device_cache.acquire(ref)
             start = time.perf_counter()
             out = self._forward(model, slices)
             elapsed = time.perf_counter() - start

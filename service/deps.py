@@ -11,9 +11,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service.auth import require_api_key
+from service.catalog import ModelCatalog
+from service.device_cache import DeviceCache
 from service.jobs.api.runtime import JobsRuntime
 from service.jobs.store.job_store import JobStore
-from service.registry import ModelRegistry
 from service.runtime import Runtime
 from service.sampling import Sampler
 from service.settings import Settings
@@ -27,8 +28,12 @@ async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-async def get_registry(request: Request) -> ModelRegistry:
-    return request.app.state.runtime.registry
+async def get_catalog(request: Request) -> ModelCatalog:
+    return request.app.state.runtime.catalog
+
+
+async def get_device_cache(request: Request) -> DeviceCache:
+    return request.app.state.runtime.device_cache
 
 
 async def get_sampler(request: Request) -> Sampler:
@@ -46,7 +51,8 @@ async def get_job_store(request: Request) -> JobStore:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+CatalogDep = Annotated[ModelCatalog, Depends(get_catalog)]
+DeviceCacheDep = Annotated[DeviceCache, Depends(get_device_cache)]
 SamplerDep = Annotated[Sampler, Depends(get_sampler)]
 ApiKey = Depends(require_api_key)
 JobsDep = Annotated[JobsRuntime, Depends(get_jobs)]

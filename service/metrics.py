@@ -58,6 +58,16 @@ class ServiceMetrics:
         self.queue_samples = Gauge(
             "gan_queue_samples", "Samples waiting for the device.", registry=r
         )
+        self.samples_in_service = Gauge(
+            "gan_samples_in_service",
+            "Samples admitted and not yet answered (queued, on the device, being encoded).",
+            registry=r,
+        )
+        self.cost_per_sample = Gauge(
+            "gan_cost_per_sample_seconds",
+            "End-to-end seconds per sample that admission predicts waits with.",
+            registry=r,
+        )
         self.model_loads = Counter(
             "gan_model_loads", "Generators loaded onto the device.", ["model"], registry=r
         )
@@ -70,8 +80,15 @@ class ServiceMetrics:
             "gan_models_on_device", "Generators held on the device.", registry=r
         )
 
-    def track_queue(self, depth: Callable[[], float]) -> None:
+    def track_queue(
+        self,
+        depth: Callable[[], float],
+        in_service: Callable[[], float],
+        cost: Callable[[], float],
+    ) -> None:
         self.queue_samples.set_function(depth)
+        self.samples_in_service.set_function(in_service)
+        self.cost_per_sample.set_function(cost)
 
     def track_children(self, status: Callable[[], Iterable[ChildStatus]]) -> None:
         """The embedded default's children (service/supervisor.py), read at each scrape."""

@@ -1,4 +1,5 @@
-"""Everything a running sample service holds: registry, device thread, encoder pool, watcher.
+"""Everything a running sample service holds: catalog, device cache and thread, encoder pool,
+watcher.
 
 Built and started by the app's lifespan, stored on `app.state.runtime`. Start-up work (the
 first scan, loading and warming the generators) runs in the background so /healthz answers at
@@ -8,6 +9,7 @@ once; /readyz turns 200 when it is done and a model is warm.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import threading
@@ -16,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from service.batcher import Batcher
+from service.catalog import ModelCatalog, ScanResult
+from service.device_cache import DeviceCache
 from service.metrics import ServiceMetrics
-from service.registry import ModelRegistry, ScanResult
 from service.sampling import Sampler
 from service.settings import Settings
 
@@ -41,26 +44,29 @@ class Runtime:
         self.settings = settings
         self.metrics = metrics
         self.device = pick_device(settings.device)
-        self.registry = ModelRegistry(
-            settings.model_dir,
+        self.catalog = ModelCatalog(
+            settings.model_dir, default_model=settings.default_model, metrics=metrics
+        )
+        self.device_cache = DeviceCache(
+            self.catalog,
             self.device,
             max_batch=settings.max_batch_size,
             max_loaded=settings.max_models_on_device,
-            default_model=settings.default_model,
             metrics=metrics,
         )
         self.batcher = Batcher(
-            self.registry,
+            self.device_cache,
             metrics,
             max_batch=settings.max_batch_size,
             max_wait_s=settings.max_batch_wait_ms / 1000,
             max_queue_samples=settings.max_queue_samples,
             fill_factor=settings.batch_fill_factor,
+            max_wait_s_admit=settings.max_queue_wait_s,
         )
         self.workers = settings.encode_workers or os.cpu_count() or 1
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="encode")
         self.sampler = Sampler(
-            settings, self.registry, self.batcher, self.pool, self.workers, metrics
+            settings, self.catalog, self.batcher, self.pool, self.workers, metrics
         )
         self.started = False  # the first scan and loads are done
         self.startup_error: str | None = None
@@ -74,21 +80,18 @@ class Runtime:
 
     async def _start_up(self) -> None:
         try:
-            result = await asyncio.to_thread(self.registry.scan)
-            _log_scan(result)
-            for ref in self.registry.preload_order():
-                try:
-                    load = self.batcher.call(lambda r=ref: self.registry.acquire(r))
-                    await asyncio.wrap_future(load)
-                except Exception as exc:  # one bad checkpoint must not keep the others down
-                    log.warning("could not load %s at start: %s", ref, exc)
+            await asyncio.to_thread(self._scan)
+            for ref in self.catalog.preload_order(self.settings.max_models_on_device):
+                await asyncio.wrap_future(self.warm(ref))  # one by one, in order
             self._watcher.start()
         except Exception as exc:
             self.startup_error = f"start-up failed: {exc}"
             log.exception("start-up failed")
         finally:
             self.started = True
-            log.info("start-up done: %d model(s) on %s", self.registry.loaded_count(), self.device)
+            log.info(
+                "start-up done: %d model(s) on %s", self.device_cache.loaded_count(), self.device
+            )
 
     async def stop(self) -> None:
         self._stop.set()
@@ -104,7 +107,7 @@ class Runtime:
             return False, "starting: scanning the model directory and warming up generators"
         if self.startup_error:
             return False, self.startup_error
-        if self.registry.loaded_count() > 0:
+        if self.device_cache.loaded_count() > 0:
             return True, "ready"
         if self.settings.ready_without_model:
             return True, "ready (no model loaded yet; GAN_READY_WITHOUT_MODEL)"
@@ -112,24 +115,41 @@ class Runtime:
             "no model loaded yet: none published in the model directory, or none loadable"
         )
 
+    def warm(self, ref: str) -> concurrent.futures.Future[bool]:
+        """Have the device thread load `ref` before a request needs it (start-up, a new
+        default, a promotion). The future tells whether it is on the device; a failure is
+        logged, never raised: one bad checkpoint must not keep the others down."""
+        if self.device_cache.is_loaded(ref):
+            loaded: concurrent.futures.Future[bool] = concurrent.futures.Future()
+            loaded.set_result(True)
+            return loaded
+        return self.batcher.call(lambda: self._load_quietly(ref))
+
+    def _load_quietly(self, ref: str) -> bool:
+        try:
+            self.device_cache.acquire(ref)
+        except Exception as exc:
+            log.warning("could not load %s: %s", ref, exc)
+            return False
+        return True
+
+    def _scan(self) -> ScanResult:
+        """Scan the model directory; drop from the device what the catalog no longer serves."""
+        result = self.catalog.scan()
+        self.device_cache.discard(result.refused + result.removed)
+        _log_scan(result)
+        return result
+
     def _watch(self) -> None:
         """Poll the model directory; load new default versions before anyone asks for them."""
         while not self._stop.wait(self.settings.reload_interval_s):
             try:
-                result = self.registry.scan()
+                result = self._scan()
             except Exception:
                 log.exception("model directory scan failed; trying again")
                 continue
-            _log_scan(result)
             for ref in result.new_defaults:
-                if not self.registry.is_loaded(ref):
-                    self.batcher.call(lambda r=ref: self._load_quietly(r))
-
-    def _load_quietly(self, ref: str) -> None:
-        try:
-            self.registry.acquire(ref)
-        except Exception as exc:
-            log.warning("could not load %s: %s", ref, exc)
+                self.warm(ref)
 
 
 def _log_scan(result: ScanResult) -> None:

@@ -1,4 +1,10 @@
-"""From a validated request to encoded bytes: resolve the version, draw z, batch, encode.
+"""From a validated request to encoded bytes: resolve the version, admit, draw z, batch, encode.
+
+A route talks only to the Sampler: `with sampler.admit() as ticket:` before the body is read,
+then `await sampler.sample(ticket, req, ...)`. The ticket is the request's passage through
+the service (the batcher's Arrival): the device knows it is coming, its samples count against
+the admission bound from the moment they are admitted, and it closes when the response has
+been sent (`ticket.keep_until_sent()`), or when the `with` block ends without a response.
 
 z is drawn here, per request, from (seed, offset + i) alone (models.latent) before any
 batching, so what else shares a device batch cannot change a sample.
@@ -19,9 +25,9 @@ import numpy as np
 from models.latent import MAX_SEED, latent_batch, truncate
 from service import encoding
 from service.batcher import Arrival, Batcher, Job
+from service.catalog import ModelCatalog, VersionEntry
 from service.errors import FieldError, RequestTimedOut
 from service.metrics import ServiceMetrics
-from service.registry import ModelRegistry, VersionEntry
 from service.schemas import SampleRequest
 from service.settings import Settings
 
@@ -44,29 +50,76 @@ class Encoded:
     headers: dict[str, str]
 
 
+class Ticket:
+    """One request's passage through the service (see the module's docstring)."""
+
+    def __init__(self, arrival: Arrival) -> None:
+        self.arrival = arrival
+        self._kept = False
+
+    def __enter__(self) -> Ticket:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if not self._kept:
+            self.arrival.close()
+
+    def keep_until_sent(self) -> Callable[[], Awaitable[None]]:
+        """The response takes the ticket over: run the returned coroutine function once its
+        last byte is sent (async, so Starlette runs it on the event loop, not in a thread)."""
+        self._kept = True
+
+        async def close() -> None:
+            self.arrival.close()
+
+        return close
+
+
 class Sampler:
     def __init__(
         self,
         settings: Settings,
-        registry: ModelRegistry,
+        catalog: ModelCatalog,
         batcher: Batcher,
         pool: ThreadPoolExecutor,
         workers: int,
         metrics: ServiceMetrics,
     ) -> None:
         self.settings = settings
-        self.registry = registry
+        self.catalog = catalog
         self.batcher = batcher
         self.pool = pool
         self.workers = workers
         self.metrics = metrics
+
+    def admit(self) -> Ticket:
+        """A ticket for a request whose body is about to be read."""
+        return Ticket(self.batcher.arrival())
+
+    async def sample(
+        self,
+        ticket: Ticket,
+        req: SampleRequest,
+        accept: str | None,
+        request_id: str,
+        disconnected: Callable[[], Awaitable[None]],
+    ) -> Encoded | None:
+        """The encoded samples, or None when the client went away first. Raises FieldError,
+        QueueFull (429: the predicted wait does not fit), RequestTimedOut and the catalog's
+        errors."""
+        entry, fmt, seed = self.check(req, accept)
+        self.batcher.admit(ticket.arrival, req.n)
+        samples = await self.generate(req, entry, seed, request_id, disconnected, ticket.arrival)
+        if samples is None:
+            return None
+        return await self.encode(samples, entry, fmt, seed, req.offset)
 
     def check(self, req: SampleRequest, accept: str | None) -> tuple[VersionEntry, str, int]:
         """The version, the response format and the seed, or the field that is wrong."""
         limit = self.settings.max_samples_per_request
         if req.n > limit:
             raise FieldError("n", req.n, f"n must be at most {limit} (GAN_MAX_SAMPLES_PER_REQUEST)")
-        entry = self.registry.resolve(req.model)
+        entry = self.catalog.resolve(req.model)
         assert entry.meta is not None
         fmt = req.format or self._from_accept(accept, req.n, entry.meta.output_kind)
         if entry.meta.output_kind == "vector" and fmt not in encoding.VECTOR_FORMATS:

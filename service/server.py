@@ -24,5 +24,6 @@ def serve_api(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=30,
+        timeout_keep_alive=settings.keep_alive_s,
     )
     uvicorn.Server(config).run()

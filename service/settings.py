@@ -77,12 +77,28 @@ class Settings(BaseSettings):
         description="After a batch, wait up to this x a full batch's "
         "forward time for the answered requests' clients to send again (0 = never).",
     )
-    max_queue_samples: int = Field(4096, ge=1, description="Queued samples before 429.")
+    max_queue_samples: int = Field(
+        4096, ge=1, description="Samples waiting for the device before 429 (a hard cap)."
+    )
+    max_queue_wait_s: float = Field(
+        1.0,
+        gt=0,
+        le=3600,
+        description="Admit a sample request only if its predicted wait (the samples in the "
+        "service and its own, at the measured cost per sample) fits; else 429.",
+    )
     request_timeout_s: float = Field(30.0, gt=0, description="Per-request deadline.")
     max_models_on_device: int = Field(4, ge=1, description="LRU cap on loaded generators.")
     encode_workers: int = Field(0, ge=0, description="Encoding threads (0 = one per core).")
     png_compress_level: int = Field(1, ge=0, le=9, description="zlib level for PNGs.")
     reload_interval_s: float = Field(2.0, gt=0, description="Model directory scan period.")
+    keep_alive_s: float = Field(
+        75.0,
+        gt=0,
+        le=3600,
+        description="Idle seconds before a keep-alive connection is closed (longer than a load "
+        "balancer's idle timeout, so the balancer closes first).",
+    )
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body.")
 
     @field_validator("api_keys", mode="before")

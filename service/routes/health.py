@@ -7,30 +7,18 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.deps import RuntimeDep
+from service.openapi_examples import HEALTHZ_OK, METRICS_OK, READYZ_RESPONSES
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get(
-    "/healthz",
-    responses={200: {"content": {"application/json": {"example": {"status": "alive"}}}}},
-)
+@router.get("/healthz", responses={200: HEALTHZ_OK})
 async def healthz() -> dict[str, str]:
     """The process answers (it may still be loading models: see /readyz)."""
     return {"status": "alive"}
 
 
-@router.get(
-    "/readyz",
-    responses={
-        200: {"description": "Ready", "content": {"application/json": {"example": {
-            "status": "ready", "models_loaded": 1, "queue_samples": 0, "device": "cpu"}}}},
-        503: {"description": "Not ready, with the reason", "content": {"application/json": {
-            "example": {"status": "not ready", "reason": "no model loaded yet: none "
-                        "published in model-store, or none loadable", "models_loaded": 0,
-                        "queue_samples": 0, "device": "cpu"}}}},
-    },
-)  # fmt: skip
+@router.get("/readyz", responses=READYZ_RESPONSES)
 async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
     """200 when a generator is loaded and warmed up (or, with GAN_READY_WITHOUT_MODEL, when
     start-up is done) and, in the embedded default, its Redis and worker are up; 503 with the
@@ -42,7 +30,7 @@ async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
     body = {
         "status": "ready" if ok else "not ready",
         "reason": reason,
-        "models_loaded": runtime.registry.loaded_count(),
+        "models_loaded": runtime.device_cache.loaded_count(),
         "queue_samples": runtime.batcher.queued_samples,
         "device": str(runtime.device),
     }
@@ -54,13 +42,7 @@ async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@router.get(
-    "/metrics",
-    response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {"example": (
-        "# TYPE gan_device_forward_passes_total counter\n"
-        "gan_device_forward_passes_total 42.0\n")}}}},
-)  # fmt: skip
+@router.get("/metrics", response_class=Response, responses={200: METRICS_OK})
 async def metrics(request: Request) -> Response:
     """Prometheus metrics of this instance: requests by route and status, latencies, samples,
     device batch sizes, forward passes, queue depth, model loads and refusals; in the embedded

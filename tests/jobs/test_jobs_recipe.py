@@ -129,3 +129,26 @@ def test_a_recipe_over_the_memory_budget_is_refused_with_the_estimate(stack: Sta
         message = answer.json()["message"]
         assert "GAN_MAX_JOB_MEMORY_MB" in message and f"{limit:,} MB" in message
     assert stack.queue_length() == 0
+
+
+def test_bad_bodies_and_queries_on_the_job_routes_are_4xx_naming_the_field(stack: Stack) -> None:
+    headers = {"Content-Type": "application/json"}
+    for number in ("NaN", "Infinity", "-Infinity", "1e400"):
+        raw = f'{{"dataset": "ring-8", "lr_g": {number}}}'.encode()
+        answer = stack.client.post("/train-jobs", content=raw, headers=headers)
+        assert answer.status_code == 422 and "body.lr_g" in _loc_names(answer), answer.text
+    raw = b'{"dataset": "npz:a\\u0000b.npy"}'
+    answer = stack.client.post("/train-jobs", content=raw, headers=headers)
+    assert answer.status_code == 422 and "body.dataset" in _loc_names(answer), answer.text
+    for opener, closer in ((b"[", b"]"), (b'{"a":', b"}")):
+        raw = opener * 10_000 + b"1" + closer * 10_000
+        answer = stack.client.post("/train-jobs", content=raw, headers=headers)
+        assert answer.status_code == 422, answer.text[:200]
+    no_key = stack.client.post(
+        "/train-jobs", content=b"[" * 10_000, headers={**headers, "Authorization": ""}
+    )
+    assert no_key.status_code == 401  # the key is checked before the body is read
+    for query in ("offset=160665294032140838633472", "offset=-1", "limit=5.0", "limit=+5"):
+        answer = stack.client.get(f"/train-jobs?{query}")
+        assert answer.status_code == 422, (query, answer.text)
+    assert stack.queue_length() == 0

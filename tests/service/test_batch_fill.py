@@ -1,4 +1,4 @@
-"""When the device starts a batch that is not full (service/batcher.py), on a real registry,
+"""When the device starts a batch that is not full (service/batcher.py), on a real catalog,
 a real device thread and a real generator: a request alone never waits; rows of requests still
 being answered are waited for, and the wait ends as soon as nobody else is in the service."""
 
@@ -18,8 +18,9 @@ from models.config import MLPConfig
 from models.factory import build_generator
 from models.latent import latent_batch
 from service.batcher import Batcher, Job
+from service.catalog import ModelCatalog
+from service.device_cache import DeviceCache
 from service.metrics import ServiceMetrics
-from service.registry import ModelRegistry
 
 LONG_FILL = 1e6  # x the forward time: the fill wait only ends when its reason does
 
@@ -31,11 +32,11 @@ def batcher(tmp_path: Path) -> Iterator[tuple[Batcher, str]]:
     save_generator(tmp_path, "tiny", build_generator(arch), arch, step=1, dataset="none",
                    loss="none")  # fmt: skip
     metrics = ServiceMetrics()
-    registry = ModelRegistry(tmp_path, torch.device("cpu"), max_batch=8, max_loaded=1,
-                             default_model="", metrics=metrics)  # fmt: skip
-    registry.scan()
-    ref = registry.resolve("tiny").ref
-    b = Batcher(registry, metrics, max_batch=8, max_wait_s=0.0, max_queue_samples=64,
+    catalog = ModelCatalog(tmp_path, default_model="", metrics=metrics)
+    catalog.scan()
+    ref = catalog.resolve("tiny").ref
+    cache = DeviceCache(catalog, torch.device("cpu"), max_batch=8, max_loaded=1, metrics=metrics)
+    b = Batcher(cache, metrics, max_batch=8, max_wait_s=0.0, max_queue_samples=64,
                 fill_factor=LONG_FILL)  # fmt: skip
     b.start()
     yield b, ref

@@ -98,7 +98,9 @@ def test_a_child_that_keeps_exiting_is_restarted_with_doubling_backoff(superviso
     assert status.restarts == len(flaky.calls) - 1
     assert status.last_exit == "exit code 3"
     # Every one was reaped (its exit status collected): no zombie left.
-    assert all(p.returncode == 3 for p in flaky.processes)
+    assert all(p.returncode is not None for p in flaky.processes)
+    # ...each by its own exit, except perhaps the last, which stop() may have ended first.
+    assert all(p.returncode == 3 for p in flaky.processes[:-1])
     assert not [p.pid for p in flaky.processes if _state(p.pid) == "Z"]
 
 

@@ -23,20 +23,13 @@ from service.jobs.api.schemas import JobAccepted, JobList, JobRequest, JobView
 from service.jobs.api.submit import submit_job
 from service.jobs.store.job_store import JobStore
 from service.jobs.store.records import TERMINAL_STATES, JobState
+from service.openapi_examples import JOB_ERRORS, JOB_STORE_UNAVAILABLE, JOB_SUBMIT_ERRORS
 from service.schemas import canonical_int
 
 router = APIRouter(prefix="/train-jobs", tags=["training jobs"])
 
 MAX_LIST_OFFSET = 1_000_000_000
 
-_NOT_FOUND = {"description": "No such job", "content": {"application/json": {"example": {
-    "detail": "no training job with id '0123abcd'"}}}}  # fmt: skip
-_UNAVAILABLE = {
-    "description": "Redis unreachable (with Retry-After)",
-    "content": {"application/json": {"example": {
-        "detail": "job store unavailable: Redis cannot be reached; try again shortly"}}},
-}  # fmt: skip
-_ERRORS: dict[int | str, dict[str, Any]] = {404: _NOT_FOUND, 503: _UNAVAILABLE}
 _REQUEST_BODY = request_body_schema(JobRequest)
 
 
@@ -53,16 +46,8 @@ async def _get_job(store: JobStore, job_id: str) -> JobView:
     response_model=JobAccepted,
     dependencies=[ApiKey],
     openapi_extra={"requestBody": _REQUEST_BODY},
-    responses={
-        **AUTH_RESPONSES,
-        409: {"description": "Model name taken"},
-        413: {"description": "Body too large"},
-        422: {"description": "A field is wrong (`loc` names it): types, limits, a dataset that "
-              "cannot be loaded, a recipe over GAN_MAX_JOB_MEMORY_MB"},
-        429: {"description": "Too many queued jobs (with Retry-After)"},
-        503: _UNAVAILABLE,
-    },
-)  # fmt: skip
+    responses={**AUTH_RESPONSES, **JOB_SUBMIT_ERRORS},
+)
 async def create_job(
     request: Request, response: Response, settings: SettingsDep, jobs: JobsDep, store: JobStoreDep
 ) -> JobAccepted:
@@ -77,7 +62,7 @@ async def create_job(
     return JobAccepted(id=view.id, name=view.name, state=view.state, url=url)
 
 
-@router.get("", response_model=JobList, responses={503: _UNAVAILABLE})
+@router.get("", response_model=JobList, responses={503: JOB_STORE_UNAVAILABLE})
 async def list_jobs(
     store: JobStoreDep,
     state: Annotated[JobState | None, Query(description="Only jobs in this state.")] = None,
@@ -90,7 +75,7 @@ async def list_jobs(
     return JobList(jobs=jobs, total=total, limit=limit, offset=offset, next_offset=nxt)
 
 
-@router.get("/{job_id}", response_model=JobView, responses=_ERRORS)
+@router.get("/{job_id}", response_model=JobView, responses=JOB_ERRORS)
 async def read_job(job_id: str, store: JobStoreDep) -> JobView:
     """State, step / total and ETA, latest losses and diagnostics, published versions, and
     the complete recipe it trains (`config`)."""
@@ -99,7 +84,7 @@ async def read_job(job_id: str, store: JobStoreDep) -> JobView:
 
 @router.get(
     "/{job_id}/events",
-    responses={**_ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    responses={**JOB_ERRORS, 200: {"content": {"text/event-stream": {}}}},
     response_class=StreamingResponse,
 )
 async def job_event_stream(
@@ -120,7 +105,7 @@ async def job_event_stream(
     dependencies=[ApiKey],
     responses={
         **AUTH_RESPONSES,
-        **_ERRORS,
+        **JOB_ERRORS,
         409: {"description": "The job has already ended"},
     },
 )
@@ -141,7 +126,7 @@ def _picture_route(file_name: str) -> None:
     @router.get(
         f"/{{job_id}}/{file_name}",
         response_class=FileResponse,
-        responses={**_ERRORS, 200: {"content": {"image/png": {}}}},
+        responses={**JOB_ERRORS, 200: {"content": {"image/png": {}}}},
         name=f"job_{file_name.replace('.', '_')}",
     )
     async def picture(job_id: str, settings: SettingsDep, store: JobStoreDep) -> FileResponse:

@@ -47,17 +47,17 @@ def prepare(
         image_size=config.image_size,
         channels=config.channels,
     )
-    resolved, arch = _resolve(config, dataset.sample_shape)
+    resolved, arch = _resolve(config, dataset.sample_shape, settings.data_root)
     data_bytes = dataset.data.nbytes if dataset.data is not None else 0
     check_budget(resolved, arch, data_bytes, settings.max_job_memory_mb)
     return resolved, arch
 
 
 def _resolve(
-    config: TrainConfig, sample_shape: tuple[int, ...]
+    config: TrainConfig, sample_shape: tuple[int, ...], data_root: Path
 ) -> tuple[TrainConfig, MLPConfig | DCGANConfig]:
     try:
-        return resolve_config(config, sample_shape)
+        return resolve_config(config, sample_shape, data_root=data_root)
     except DatasetError as exc:
         raise FieldError("dataset", config.dataset, str(exc)) from None
     except ValidationError as exc:

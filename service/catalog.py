@@ -1,4 +1,4 @@
-"""The model registry: which versions exist, which are refused, which is default, which are loaded.
+"""The model catalog: which versions exist, which are refused, which is the default.
 
 Source of truth is the model directory (shared by every replica):
 - a version is `<name>/<version:08d>.json` plus its weights; `scan()` verifies each new or
@@ -8,22 +8,19 @@ Source of truth is the model directory (shared by every replica):
 - the model used when a request names none is GAN_DEFAULT_MODEL if set, else the model whose
   usable version was created most recently.
 
-At most `max_models_on_device` generators are held on the device, least recently used leaving
-first; `acquire` (called only by the device thread) loads one on demand. A request is pinned
-to a concrete version when it is admitted, and a device batch holds its own reference to the
-generator, so neither a new version nor an eviction can break a request in flight.
+Reasons name files relative to the model directory: answers readable without a key never show
+where the service keeps its files. Thread-safe: the watcher thread scans, the event loop
+resolves and lists, the device thread refuses a version that fails to load
+(service/device_cache.py holds the generators themselves).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
-
-import torch
 
 from models.checkpoint import (
     CheckpointError,
@@ -34,11 +31,10 @@ from models.checkpoint import (
     promote_version,
     read_default_version,
 )
-from service.errors import ModelUnavailable, NoModelPublished, UnknownModel, VersionRefused
-from service.inference import Calibration, calibrate, optimize_generator
+from service.errors import NoModelPublished, UnknownModel, VersionRefused
 from service.metrics import ServiceMetrics
 
-log = logging.getLogger("service.registry")
+log = logging.getLogger("service.catalog")
 
 Stamp = tuple[int, int, int, int]  # (json mtime_ns, json size, weights mtime_ns, weights size)
 
@@ -61,22 +57,14 @@ class VersionEntry:
         return self.meta is not None and self.refused is None
 
 
-@dataclass
-class LoadedModel:
-    """A generator on the device, ready to run, with what the batcher needs to run it."""
+@dataclass(frozen=True)
+class ModelState:
+    """One model as the catalog sees it at one moment (copies: later scans do not change it)."""
 
-    meta: CheckpointMeta
-    module: torch.nn.Module
-    calibration: Calibration
-    device: torch.device
-
-    @property
-    def ref(self) -> str:
-        return self.meta.ref
-
-    @property
-    def kind(self) -> Literal["image", "vector"]:
-        return self.meta.output_kind
+    name: str
+    default_version: int | None
+    promoted_version: int | None  # set by POST /models/{model}/promote
+    versions: list[VersionEntry]  # ascending
 
 
 @dataclass
@@ -87,28 +75,15 @@ class ScanResult:
     new_defaults: list[str] = field(default_factory=list)  # defaults that changed this scan
 
 
-class ModelRegistry:
-    def __init__(
-        self,
-        model_dir: Path,
-        device: torch.device,
-        *,
-        max_batch: int,
-        max_loaded: int,
-        default_model: str,
-        metrics: ServiceMetrics,
-    ) -> None:
+class ModelCatalog:
+    def __init__(self, model_dir: Path, *, default_model: str, metrics: ServiceMetrics) -> None:
         self.model_dir = Path(model_dir)
-        self.device = device
-        self.max_batch = max_batch
-        self.max_loaded = max_loaded
         self.default_model = default_model
         self.metrics = metrics
         self._lock = threading.Lock()
         self._entries: dict[str, dict[int, VersionEntry]] = {}  # name -> version -> entry
         self._promoted: dict[str, int | None] = {}
         self._defaults: dict[str, str] = {}  # name -> ref of its default version
-        self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()  # LRU, newest last
         self._scan_lock = threading.Lock()
 
     # ---- discovery (watcher thread, start-up) ----
@@ -140,9 +115,6 @@ class ModelRegistry:
                 self._promoted = promoted
                 old_defaults = self._defaults
                 self._defaults = self._compute_defaults()
-                for ref in result.refused + result.removed:
-                    self._loaded.pop(ref, None)  # a changed file is no longer the one verified
-                self.metrics.models_on_device.set(len(self._loaded))
             result.new_defaults = [
                 ref for name, ref in self._defaults.items() if old_defaults.get(name) != ref
             ]
@@ -171,6 +143,18 @@ class ModelRegistry:
             )
             log.warning("checkpoint %s refused: %s", entry.ref, entry.refused)
         return entry
+
+    def refuse(self, ref: str, reason: str) -> str:
+        """Stop serving `ref` (its file failed when the device loaded it) until it changes on
+        disk; the reason as answers show it."""
+        reason = self._relative(reason)
+        with self._lock:
+            entry = self._entry_or_none(ref)
+            if entry is not None:
+                entry.refused = reason
+                self._defaults = self._compute_defaults()
+        self.metrics.model_refusals.labels(ref.partition("@")[0]).inc()
+        return reason
 
     def _compute_defaults(self) -> dict[str, str]:
         defaults = {}
@@ -216,9 +200,18 @@ class ModelRegistry:
                 raise VersionRefused(f"{entry.ref} was refused: {entry.refused}")
             return entry
 
+    def entry(self, ref: str) -> VersionEntry | None:
+        """The entry of `name@version`, usable or not; None when it is not in the directory."""
+        with self._lock:
+            return self._entry_or_none(ref)
+
     def _entry(self, ref: str) -> VersionEntry:
         name, _, version = ref.partition("@")
         return self._entries[name][int(version)]
+
+    def _entry_or_none(self, ref: str) -> VersionEntry | None:
+        name, _, version = ref.partition("@")
+        return self._entries.get(name, {}).get(int(version))
 
     def _newest_model(self) -> str:
         def created(name: str) -> tuple[str, int, str]:
@@ -269,39 +262,22 @@ class ModelRegistry:
         return f"{name}@{version}"
 
     def _relative(self, text: str) -> str:
-        """Paths in a message relative to the model directory: answers readable without a
-        key never show where the service keeps its files."""
         for root in {str(self.model_dir.resolve()), str(self.model_dir)}:
             text = text.replace(f"{root}/", "")
         return text
 
-    def snapshot(self) -> list[dict]:
-        """Every model with its versions, for GET /models."""
+    def snapshot(self) -> list[ModelState]:
+        """Every model with its versions, by name (GET /models)."""
         with self._lock:
-            loaded = {ref: m.calibration for ref, m in self._loaded.items()}
-            models = []
-            for name in sorted(self._entries):
-                versions = []
-                for version in sorted(self._entries[name]):
-                    e = self._entries[name][version]
-                    cal = loaded.get(e.ref)
-                    versions.append({
-                        "ref": e.ref,
-                        "version": version,
-                        "status": "refused" if e.refused else "ready",
-                        "refused_reason": e.refused,
-                        "default": self._defaults.get(name) == e.ref,
-                        "loaded": cal is not None,
-                        "device_batch_sizes": list(cal.buckets) if cal else None,
-                        "meta": e.meta.model_dump(mode="json") if e.meta else None,
-                    })  # fmt: skip
-                models.append({
-                    "name": name,
-                    "default_version": _version_of(self._defaults.get(name)),
-                    "promoted_version": self._promoted.get(name),
-                    "versions": versions,
-                })  # fmt: skip
-            return models
+            return [
+                ModelState(
+                    name=name,
+                    default_version=_version_of(self._defaults.get(name)),
+                    promoted_version=self._promoted.get(name),
+                    versions=[dataclasses.replace(versions[v]) for v in sorted(versions)],
+                )
+                for name, versions in sorted(self._entries.items())
+            ]
 
     def default_model_name(self) -> str | None:
         with self._lock:
@@ -311,9 +287,9 @@ class ModelRegistry:
                 return self.default_model if self.default_model in self._defaults else None
             return self._newest_model()
 
-    def preload_order(self) -> list[str]:
-        """What to load at start: defaults (newest model first), then other versions, newest
-        first, up to the device cap."""
+    def preload_order(self, limit: int) -> list[str]:
+        """What to load at start, at most `limit`: defaults (newest model first), then other
+        versions, newest first."""
         with self._lock:
             if not self._defaults:
                 return []
@@ -327,58 +303,7 @@ class ModelRegistry:
                 reverse=True,
             )
             order += [e.ref for e in others if e.ref not in order]
-            return order[: self.max_loaded]
-
-    def is_loaded(self, ref: str) -> bool:
-        with self._lock:
-            return ref in self._loaded
-
-    def loaded_count(self) -> int:
-        with self._lock:
-            return len(self._loaded)
-
-    # ---- the device (device thread only) ----
-
-    def acquire(self, ref: str) -> LoadedModel:
-        """The loaded generator of `ref`, loading it (and evicting the least recent) if needed."""
-        with self._lock:
-            model = self._loaded.get(ref)
-            if model is not None:
-                self._loaded.move_to_end(ref)
-                return model
-            entry = self._entry_or_none(ref)
-        if entry is None or not entry.usable:
-            reason = entry.refused if entry else "its checkpoint is no longer in the model dir"
-            raise ModelUnavailable(f"{ref} cannot be served: {reason}")
-        try:
-            generator, meta = load_generator(entry.meta_path, self.device)
-        except CheckpointError as exc:
-            with self._lock:
-                entry.refused = self._relative(str(exc))
-                self._defaults = self._compute_defaults()
-            self.metrics.model_refusals.labels(entry.name).inc()
-            log.warning("checkpoint %s refused on load: %s", ref, exc)
-            raise VersionRefused(f"{ref} was refused: {exc}") from None
-        module = optimize_generator(generator)
-        calibration = calibrate(module, meta.z_dim, self.max_batch, self.device)
-        model = LoadedModel(meta, module, calibration, self.device)
-        with self._lock:
-            self._loaded[ref] = model
-            while len(self._loaded) > self.max_loaded:
-                evicted, _ = self._loaded.popitem(last=False)
-                log.info("evicted %s from the device (least recently used)", evicted)
-            self.metrics.models_on_device.set(len(self._loaded))
-        self.metrics.model_loads.labels(meta.name).inc()
-        log.info(
-            "loaded %s on %s: device batch sizes %s, exact=%s, %.1f ms per full batch",
-            ref, self.device, list(calibration.buckets), calibration.exact,
-            calibration.forward_s * 1000,
-        )  # fmt: skip
-        return model
-
-    def _entry_or_none(self, ref: str) -> VersionEntry | None:
-        name, _, version = ref.partition("@")
-        return self._entries.get(name, {}).get(int(version))
+            return order[:limit]
 
 
 def _stamp(meta_path: Path) -> Stamp | None:

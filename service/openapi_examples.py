@@ -1,0 +1,209 @@
+"""The OpenAPI examples of every route: answers (`responses=`) and request bodies.
+
+Kept here so that a route file reads as what the route does. Each constant is one entry of a
+route's `responses=` (status -> description, headers, example), a whole `responses=` mapping
+(`*_ERRORS`, `*_RESPONSES`), or an `openapi_extra` request body (`*_REQUEST_BODY`). The
+messages are the ones the service really answers, with paths shortened to `.../`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from service.schemas import SampleRequest
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _example(detail: str, description: str, headers: dict | None = None) -> dict:
+    entry: dict = {
+        "description": description,
+        "content": {"application/json": {"example": {"detail": detail}}},
+    }
+    if headers:
+        entry["headers"] = headers
+    return entry
+
+
+# ---- /samples (routes/samples.py) ----
+
+SAMPLE_HEADERS = {
+    "X-Model-Version": {"description": "name@version that made the samples",
+                        "schema": {"type": "string"}},
+    "X-Model-Sha256": {"description": "sha256 of that version's weights",
+                       "schema": {"type": "string"}},
+    "X-Seed": {"description": "the seed (drawn by the server when the request had none)",
+               "schema": {"type": "string"}},
+    "X-Offset": {"description": "index of the first sample", "schema": {"type": "string"}},
+}  # fmt: skip
+SAMPLE_VALIDATION = {
+    "description": "A field is wrong: `message` names it and the bad value",
+    "content": {"application/json": {"example": {
+        "detail": [{"loc": ["body", "n"], "msg": "Input should be less than or equal to 256",
+                    "type": "less_than_equal", "input": 1000}],
+        "message": "body.n: Input should be less than or equal to 256 (got 1000)"}}},
+}  # fmt: skip
+SAMPLE_ERRORS: Responses = {
+    404: _example("no model named 'cats'; models: ['digits', 'ring-8']",
+                  "No such model or version"),
+    409: _example("digits@1500 was refused: .../00001500.safetensors: sha256 3f1c… does "
+                  "not match the metadata's 9a0b… (truncated or tampered)",
+                  "The version's checkpoint was refused"),
+    413: _example("request body exceeds the 65536-byte limit (GAN_MAX_BODY_BYTES)",
+                  "Body too large"),
+    422: SAMPLE_VALIDATION,
+    429: _example("sample queue full: 4090 of 4096 samples waiting "
+                  "(GAN_MAX_QUEUE_SAMPLES), this request adds 64; retry in 2 s",
+                  "Queue full; retry after Retry-After seconds",
+                  {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}}),
+    503: _example("no model has been published yet in model-store: train one "
+                  "(POST /train-jobs or `python -m training`); new checkpoints are picked up "
+                  "without a restart", "No model to sample from yet"),
+    504: _example("256 samples of digits@2000 were not ready within 30 s "
+                  "(GAN_REQUEST_TIMEOUT_S); the service is busy: retry later or ask for fewer "
+                  "samples", "Timed out"),
+}  # fmt: skip
+SAMPLE_OK = {
+    "description": "The samples; the format follows `format`, else the Accept header",
+    "headers": SAMPLE_HEADERS,
+    "content": {
+        "image/png": {"schema": {"type": "string", "format": "binary"}},
+        "application/zip": {"schema": {"type": "string", "format": "binary"}},
+        "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+        "image/webp": {"schema": {"type": "string", "format": "binary"}},
+        "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": {"examples": {
+            "images": {"summary": "format json, image model", "value": {
+                "model": "digits@2000", "sha256": "9a0b…", "seed": 42, "offset": 0, "n": 1,
+                "samples": [{"index": 0, "seed": 42, "media_type": "image/png",
+                             "png_base64": "iVBORw0KGgo…"}]}},
+            "points": {"summary": "vector model (2-D mixture)", "value": {
+                "model": "ring-8@3000", "sha256": "5e6f…", "seed": 1, "offset": 0, "n": 2,
+                "points": [[0.98, 0.03], [-0.71, 0.7]]}},
+        }},
+    },
+}  # fmt: skip
+SAMPLE_REQUEST_BODY = {
+    "required": False,
+    "content": {"application/json": {
+        "schema": SampleRequest.model_json_schema(),
+        "examples": {
+            "zip": {"summary": "16 images as a ZIP of PNGs",
+                    "value": {"n": 16, "seed": 42, "model": "digits@2000"}},
+            "one": {"summary": "sample 3 of seed 7, truncated",
+                    "value": {"n": 1, "seed": 7, "offset": 3, "truncation": 0.7}},
+            "points": {"summary": "256 points of a 2-D model",
+                       "value": {"n": 256, "seed": 1, "model": "ring-8", "format": "json"}},
+        },
+    }},
+}  # fmt: skip
+
+# ---- /models (routes/models.py) ----
+
+MODEL_NOT_FOUND = {
+    "description": "No such model or version",
+    "content": {"application/json": {"example": {
+        "detail": "no model named 'cats'; models: ['digits', 'ring-8']"}}},
+}  # fmt: skip
+VERSION_REFUSED = {
+    "description": "That version's checkpoint was refused",
+    "content": {"application/json": {"example": {
+        "detail": "digits@1500 was refused: .../00001500.safetensors: sha256 3f1c… does not "
+                  "match the metadata's 9a0b… (truncated or tampered)"}}},
+}  # fmt: skip
+BAD_PROMOTION = {
+    "description": "The body is wrong: `message` names the field and value",
+    "content": {"application/json": {"example": {
+        "detail": [{"loc": ["body", "version"], "msg": "Input should be a valid integer",
+                    "type": "int_type", "input": "latest"}],
+        "message": "body.version: Input should be a valid integer (got 'latest')"}}},
+}  # fmt: skip
+BAD_MODEL_NAME = {
+    "description": "The model name in the path is not a valid name",
+    "content": {"application/json": {"example": {
+        "detail": [{"loc": ["path", "model"], "msg": "String should match pattern "
+                    "'^[a-z0-9][a-z0-9_.-]{0,63}$'", "type": "string_pattern_mismatch",
+                    "input": "Cats!"}],
+        "message": "path.model: String should match pattern '^[a-z0-9][a-z0-9_.-]{0,63}$' "
+                   "(got 'Cats!')"}}},
+}  # fmt: skip
+_VERSION_EXAMPLE = {
+    "ref": "digits@2000",
+    "version": 2000,
+    "status": "ready",
+    "refused_reason": None,
+    "default": True,
+    "loaded": True,
+    "device_batch_sizes": [1, 2, 4, 8, 16, 32, 64],
+    "meta": {
+        "name": "digits",
+        "version": 2000,
+        "dataset": "digits",
+        "step": 2000,
+        "loss": "non-saturating",
+        "created": "2026-11-23T06:30:00+00:00",
+        "output_kind": "image",
+        "output_shape": [1, 8, 8],
+        "z_dim": 100,
+        "metrics": {},
+        "weights_sha256": "9a0b…",
+    },
+}
+_REFUSED_EXAMPLE = {
+    "ref": "digits@2500",
+    "version": 2500,
+    "status": "refused",
+    "default": False,
+    "loaded": False,
+    "device_batch_sizes": None,
+    "meta": None,
+    "refused_reason": ".../00002500.safetensors: sha256 3f1c… does not match the "
+    "metadata's 9a0b… (truncated or tampered)",
+}
+_MODEL_EXAMPLE = {
+    "name": "digits",
+    "default_version": 2000,
+    "promoted_version": None,
+    "versions": [_VERSION_EXAMPLE, _REFUSED_EXAMPLE],
+}
+MODEL_LIST_OK = {"content": {"application/json": {"example": {
+    "default_model": "digits", "models": [_MODEL_EXAMPLE]}}}}  # fmt: skip
+MODEL_OK = {"content": {"application/json": {"example": _MODEL_EXAMPLE}}}
+PROMOTE_OK = {"content": {"application/json": {"example": {
+    "model": "digits", "default_version": 1500, "ref": "digits@1500"}}}}  # fmt: skip
+
+# ---- operations (routes/health.py) ----
+
+HEALTHZ_OK = {"content": {"application/json": {"example": {"status": "alive"}}}}
+READYZ_RESPONSES: Responses = {
+    200: {"description": "Ready", "content": {"application/json": {"example": {
+        "status": "ready", "models_loaded": 1, "queue_samples": 0, "device": "cpu"}}}},
+    503: {"description": "Not ready, with the reason", "content": {"application/json": {
+        "example": {"status": "not ready", "reason": "no model loaded yet: none "
+                    "published in model-store, or none loadable", "models_loaded": 0,
+                    "queue_samples": 0, "device": "cpu"}}}},
+}  # fmt: skip
+METRICS_OK = {"content": {CONTENT_TYPE_LATEST: {"example": (
+    "# TYPE gan_device_forward_passes_total counter\n"
+    "gan_device_forward_passes_total 42.0\n")}}}  # fmt: skip
+
+# ---- /train-jobs (jobs/api/routes.py) ----
+
+JOB_NOT_FOUND = {"description": "No such job", "content": {"application/json": {"example": {
+    "detail": "no training job with id '0123abcd'"}}}}  # fmt: skip
+JOB_STORE_UNAVAILABLE = {
+    "description": "Redis unreachable (with Retry-After)",
+    "content": {"application/json": {"example": {
+        "detail": "job store unavailable: Redis cannot be reached; try again shortly"}}},
+}  # fmt: skip
+JOB_ERRORS: Responses = {404: JOB_NOT_FOUND, 503: JOB_STORE_UNAVAILABLE}
+JOB_SUBMIT_ERRORS: Responses = {
+    409: {"description": "Model name taken"},
+    413: {"description": "Body too large"},
+    422: {"description": "A field is wrong (`loc` names it): types, limits, a dataset that "
+          "cannot be loaded, a recipe over GAN_MAX_JOB_MEMORY_MB"},
+    429: {"description": "Too many queued jobs (with Retry-After)"},
+    503: JOB_STORE_UNAVAILABLE,
+}  # fmt: skip
