@@ -10,8 +10,10 @@ import torch
 
 from models.checkpoint import (
     CheckpointError,
+    MissingCheckpoint,
     list_checkpoints,
     load_generator,
+    promote_version,
     read_default_version,
     read_meta,
     save_generator,
@@ -142,3 +144,18 @@ def test_bad_model_name_is_refused(tmp_path: Path) -> None:
         save_generator(
             tmp_path, "Bad Name", build_generator(ARCH), ARCH, step=1, dataset="d", loss="hinge"
         )
+
+
+def test_promotion_verifies_the_version_before_making_it_the_default(tmp_path: Path) -> None:
+    """The one checked promotion, used by POST /models/{m}/promote and by finishing jobs."""
+    _publish(tmp_path, step=100)
+    path, _ = _publish(tmp_path, step=200)
+    assert promote_version(tmp_path, "tiny", 100).version == 100
+    assert read_default_version(tmp_path, "tiny") == 100
+    with pytest.raises(MissingCheckpoint):
+        promote_version(tmp_path, "tiny", 300)
+    weights = path.with_suffix(".safetensors")
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="truncated or tampered"):
+        promote_version(tmp_path, "tiny", 200)
+    assert read_default_version(tmp_path, "tiny") == 100  # a refused version never becomes it

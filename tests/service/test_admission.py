@@ -89,13 +89,13 @@ def test_refused_when_the_predicted_wait_exceeds_the_bound(batcher: tuple[Batche
         # service is loaded (four requests of a batch each in it at a time).
         assert not b.cost_measured
         b.max_wait_s_admit = math.inf  # admit everything while measuring
-        for _ in range(60):
+        for _ in range(100):
             arrivals = [b.arrival() for _ in range(4)]
             jobs = [_job(loop, ref, 8) for _ in arrivals]
             for job, arrival in zip(jobs, arrivals, strict=True):
                 b.submit(job, arrival)
             await asyncio.gather(*(job.future for job in jobs))
-            await asyncio.sleep(0.002)  # "encoding and sending" the answers
+            await asyncio.sleep(0.005)  # "encoding and sending" the answers
             for arrival in arrivals:
                 arrival.close()
         assert b.cost_measured
