@@ -52,3 +52,35 @@ def latent_batch(seed: int, start: int, count: int, z_dim: int) -> np.ndarray:
 def truncate(z: np.ndarray, psi: float) -> np.ndarray:
     """The truncation trick: pull z toward the mean (0) by psi in [0, 1]."""
     return (z * np.float32(psi)).astype(np.float32)
+
+
+def interpolate(z_a: np.ndarray, z_b: np.ndarray, steps: int, method: str) -> np.ndarray:
+    """`steps` points from z_a to z_b (both (z_dim,)), as float32 (steps, z_dim): `lerp` along
+    the straight line; `slerp` turns the direction along the great circle (Shoemake) while the
+    length moves linearly, so the points keep the norm a Gaussian z typically has. Computed
+    in float64; the first and last points are z_a and z_b exactly, so a walk's ends are the
+    samples at those two addresses."""
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    a, b = z_a.astype(np.float64), z_b.astype(np.float64)
+    t = np.linspace(0.0, 1.0, steps)[:, None]  # (steps, 1)
+    if method == "lerp":
+        path = (1.0 - t) * a + t * b
+    elif method == "slerp":
+        norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
+        unit_a, unit_b = a / max(norm_a, 1e-12), b / max(norm_b, 1e-12)
+        omega = np.arccos(np.clip(np.dot(unit_a, unit_b), -1.0, 1.0))
+        if np.sin(omega) < 1e-6:  # (anti)parallel: the great circle is not defined
+            return _exact_ends((1.0 - t) * a + t * b, z_a, z_b)
+        # The direction turns at a constant rate; the length moves linearly between the two.
+        turn = np.sin((1.0 - t) * omega) * unit_a + np.sin(t * omega) * unit_b
+        path = turn / np.sin(omega) * ((1.0 - t) * norm_a + t * norm_b)
+    else:
+        raise ValueError(f"method must be 'slerp' or 'lerp', got {method!r}")
+    return _exact_ends(path, z_a, z_b)
+
+
+def _exact_ends(path: np.ndarray, z_a: np.ndarray, z_b: np.ndarray) -> np.ndarray:
+    out = path.astype(np.float32)  # (steps, z_dim)
+    out[0], out[-1] = z_a, z_b
+    return out

@@ -1,4 +1,5 @@
-"""Samples to bytes: PNG, JPEG, WebP, a ZIP of PNGs, a PNG grid, JSON, raw .npy; points as JSON.
+"""Samples to bytes: PNG, JPEG, WebP, a ZIP of PNGs, a PNG grid, JSON, raw .npy; points as JSON;
+a latent walk's frames as an animated GIF or WebP.
 
 Every encoder is a pure function of its input, so the same samples give the same bytes (ZIP
 entries carry a fixed timestamp). They run in a thread pool, off the event loop; Pillow
@@ -30,6 +31,7 @@ MEDIA_TYPES: dict[str, str] = {
     "grid": "image/png",
     "json": "application/json",
     "npy": "application/x-npy",
+    "gif": "image/gif",
 }
 JPEG_QUALITY = 92
 WEBP_QUALITY = 90
@@ -113,3 +115,32 @@ def images_json(files: Sequence[bytes], header: dict, seed: int, offset: int) ->
 def points_json(points: np.ndarray, header: dict) -> bytes:
     """(n, D) float32 -> {"...header", "points": [[x, y], ...]}; float32 values printed exactly."""
     return json.dumps({**header, "points": points.tolist()}, separators=(",", ":")).encode()
+
+
+def animation(images: np.ndarray, fmt: Literal["gif", "webp"], frame_ms: int) -> bytes:
+    """(n, H, W, C) uint8 -> an animated GIF or lossless WebP that loops forever."""
+    frames = [_image(img) for img in images]
+    buf = io.BytesIO()
+    options = {"lossless": True, "method": 4} if fmt == "webp" else {"optimize": False}
+    frames[0].save(buf, fmt.upper(), save_all=True, append_images=frames[1:],
+                   duration=frame_ms, loop=0, **options)  # fmt: skip
+    return buf.getvalue()
+
+
+def zip_of_frames(files: Sequence[bytes]) -> bytes:
+    """A walk's PNG frames as frame-000.png, frame-001.png, ..."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:
+        for k, data in enumerate(files):
+            info = zipfile.ZipInfo(f"frame-{k:03d}.png", date_time=_ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    return buf.getvalue()
+
+
+def frames_json(files: Sequence[bytes], header: dict) -> bytes:
+    frames = [
+        {"frame": k, "media_type": "image/png", "png_base64": base64.b64encode(data).decode()}
+        for k, data in enumerate(files)
+    ]
+    return json.dumps({**header, "frames": frames}, separators=(",", ":")).encode()

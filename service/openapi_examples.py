@@ -12,7 +12,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from service.schemas import SampleRequest
+from service.schemas import InterpolateRequest, SampleRequest
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -96,6 +96,34 @@ SAMPLE_REQUEST_BODY = {
                     "value": {"n": 1, "seed": 7, "offset": 3, "truncation": 0.7}},
             "points": {"summary": "256 points of a 2-D model",
                        "value": {"n": 256, "seed": 1, "model": "ring-8", "format": "json"}},
+        },
+    }},
+}  # fmt: skip
+WALK_OK = {
+    "description": "The walk's frames; the format follows `format` (default webp)",
+    "headers": {k: SAMPLE_HEADERS[k] for k in ("X-Model-Version", "X-Model-Sha256")},
+    "content": {
+        "image/webp": {"schema": {"type": "string", "format": "binary"}},
+        "image/gif": {"schema": {"type": "string", "format": "binary"}},
+        "application/zip": {"schema": {"type": "string", "format": "binary"}},
+        "application/x-npy": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": {"example": {
+            "model": "digits@2000", "sha256": "9a0b…", "method": "slerp", "steps": 2,
+            "a": {"seed": 1, "index": 0}, "b": {"seed": 2, "index": 0},
+            "frames": [{"frame": 0, "media_type": "image/png", "png_base64": "iVBORw0KGgo…"},
+                       {"frame": 1, "media_type": "image/png", "png_base64": "iVBORw0KGgo…"}]}},
+    },
+}  # fmt: skip
+WALK_REQUEST_BODY = {
+    "required": True,
+    "content": {"application/json": {
+        "schema": InterpolateRequest.model_json_schema(),
+        "examples": {
+            "webp": {"summary": "16 frames from seed 1 to seed 2, animated",
+                     "value": {"model": "digits@2000", "seed_a": 1, "seed_b": 2, "steps": 16}},
+            "zip": {"summary": "8 frames between neighbouring samples, as PNGs",
+                    "value": {"model": "digits", "seed_a": 7, "index_a": 3, "seed_b": 7,
+                              "index_b": 4, "steps": 8, "method": "lerp", "format": "zip"}},
         },
     }},
 }  # fmt: skip

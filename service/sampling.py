@@ -22,13 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.latent import MAX_SEED, latent_batch, truncate
+from models.latent import MAX_SEED, interpolate, latent_batch, truncate
 from service import encoding
 from service.batcher import Arrival, Batcher, Job
 from service.catalog import ModelCatalog, VersionEntry
 from service.errors import FieldError, RequestTimedOut
 from service.metrics import ServiceMetrics
-from service.schemas import SampleRequest
+from service.schemas import InterpolateRequest, SampleRequest
 from service.settings import Settings
 
 _ACCEPT = {
@@ -157,13 +157,24 @@ class Sampler:
     ) -> np.ndarray | None:
         """The samples as an array, or None when the client went away first."""
         assert entry.meta is not None
-        loop = asyncio.get_running_loop()
-        started = time.monotonic()
         args = (seed, req.offset, req.n, entry.meta.z_dim, req.truncation)
         if req.n <= _INLINE_Z:
             z = _draw_z(*args)
         else:
-            z = await loop.run_in_executor(self.pool, _draw_z, *args)
+            z = await asyncio.get_running_loop().run_in_executor(self.pool, _draw_z, *args)
+        return await self._run(z, entry, request_id, disconnected, arrival)
+
+    async def _run(
+        self,
+        z: np.ndarray,
+        entry: VersionEntry,
+        request_id: str,
+        disconnected: Callable[[], Awaitable[None]],
+        arrival: Arrival | None,
+    ) -> np.ndarray | None:
+        """z (n, z_dim) through the device, or None when the client went away first."""
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
         job = Job(entry.ref, z, loop.create_future(), loop, request_id)
         self.batcher.submit(job, arrival)  # QueueFull -> 429
         gone = asyncio.ensure_future(disconnected())
@@ -187,10 +198,74 @@ class Sampler:
         with contextlib.suppress(asyncio.CancelledError):
             job.future.cancel()
         raise RequestTimedOut(
-            f"{req.n} samples of {entry.ref} were not ready within "
+            f"{job.n} samples of {entry.ref} were not ready within "
             f"{self.settings.request_timeout_s:g} s (GAN_REQUEST_TIMEOUT_S); the service is "
             "busy: retry later or ask for fewer samples"
         )
+
+    async def interpolate(
+        self,
+        ticket: Ticket,
+        req: InterpolateRequest,
+        request_id: str,
+        disconnected: Callable[[], Awaitable[None]],
+    ) -> Encoded | None:
+        """A latent walk's frames, encoded; None when the client went away first."""
+        limit = self.settings.max_samples_per_request
+        if req.steps > limit:
+            raise FieldError(
+                "steps", req.steps, f"steps must be at most {limit} (GAN_MAX_SAMPLES_PER_REQUEST)"
+            )
+        entry = self.catalog.resolve(req.model)
+        assert entry.meta is not None
+        vector = entry.meta.output_kind == "vector"
+        fmt = req.format or ("json" if vector else "webp")
+        if vector and fmt not in encoding.VECTOR_FORMATS:
+            raise FieldError(
+                "format", fmt, f"{entry.ref} makes points, not images: use format json or npy"
+            )
+        self.batcher.admit(ticket.arrival, req.steps)
+        z_dim = entry.meta.z_dim
+        ends = (
+            latent_batch(req.seed_a, req.index_a, 1, z_dim),
+            latent_batch(req.seed_b, req.index_b, 1, z_dim),
+        )
+        z = interpolate(ends[0][0], ends[1][0], req.steps, req.method)  # (steps, z_dim)
+        if req.truncation != 1.0:
+            z = truncate(z, req.truncation)
+        frames = await self._run(z, entry, request_id, disconnected, ticket.arrival)
+        if frames is None:
+            return None
+        return await self._encode_walk(frames, entry, fmt, req)
+
+    async def _encode_walk(
+        self, frames: np.ndarray, entry: VersionEntry, fmt: str, req: InterpolateRequest
+    ) -> Encoded:
+        assert entry.meta is not None
+        loop = asyncio.get_running_loop()
+        header = {"model": entry.ref, "sha256": entry.meta.weights_sha256, "method": req.method,
+                  "steps": req.steps, "a": {"seed": req.seed_a, "index": req.index_a},
+                  "b": {"seed": req.seed_b, "index": req.index_b}}  # fmt: skip
+        level = self.settings.png_compress_level
+        if fmt == "npy":
+            body = encoding.npy(frames)
+        elif entry.meta.output_kind == "vector":
+            body = encoding.points_json(frames, header)
+        elif fmt in ("gif", "webp"):
+            body = await loop.run_in_executor(
+                self.pool, encoding.animation, frames, fmt, req.frame_ms
+            )
+        else:
+            files = await self._pngs(frames, level)
+            make = encoding.zip_of_frames if fmt == "zip" else encoding.frames_json
+            args = (files,) if fmt == "zip" else (files, header)
+            body = await loop.run_in_executor(self.pool, make, *args)
+        headers = {"X-Model-Version": entry.ref, "X-Model-Sha256": entry.meta.weights_sha256,
+                   "X-Count": str(frames.shape[0])}  # fmt: skip
+        if fmt == "zip":
+            name = f"walk-{req.seed_a}-{req.index_a}-{req.seed_b}-{req.index_b}.zip"
+            headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return Encoded(body, encoding.MEDIA_TYPES[fmt], headers)
 
     async def encode(
         self, samples: np.ndarray, entry: VersionEntry, fmt: str, seed: int, offset: int

@@ -73,6 +73,48 @@ class SampleRequest(BaseModel):
     )
 
 
+WalkFormat = Literal["webp", "gif", "zip", "json", "npy"]
+
+
+class InterpolateRequest(BaseModel):
+    """POST /samples/interpolate: a latent walk between two sample addresses. Frame k of a walk
+    of `steps` frames depends only on (model version, the two addresses, method, truncation,
+    steps, k); its first and last frames are the samples at the two addresses."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"model": "digits@2000", "seed_a": 1, "seed_b": 2, "steps": 16},
+                {"model": "digits", "seed_a": 7, "index_a": 3, "seed_b": 7, "index_b": 4,
+                 "steps": 8, "method": "lerp", "format": "zip"},
+            ]
+        },
+    )  # fmt: skip
+
+    model: str | None = Field(None, pattern=MODEL_REF_PATTERN, description="As in POST /samples.")
+    seed_a: int = Field(
+        ge=0, le=MAX_SEED, description="The walk starts at sample index_a of seed_a."
+    )
+    index_a: int = Field(0, ge=0, le=MAX_OFFSET)
+    seed_b: int = Field(ge=0, le=MAX_SEED, description="It ends at sample index_b of seed_b.")
+    index_b: int = Field(0, ge=0, le=MAX_OFFSET)
+    steps: int = Field(
+        16, ge=2, description="Frames, both ends included (at most GAN_MAX_SAMPLES_PER_REQUEST)."
+    )
+    method: Literal["slerp", "lerp"] = Field(
+        "slerp", description="slerp: along the great circle (keeps z's norm); lerp: straight."
+    )
+    truncation: float = Field(1.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    format: WalkFormat | None = Field(
+        None,
+        description="webp | gif (animated), zip (PNG frames), json (base64 PNG frames; points "
+        "for vector models), npy. Omitted: webp, or json for vector models.",
+    )
+    frame_ms: int = Field(100, ge=20, le=5000, description="Milliseconds per animation frame.")
+
+
 class PromoteRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", strict=True, json_schema_extra={"examples": [{"version": 2000}]}

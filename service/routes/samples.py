@@ -17,9 +17,17 @@ from service.openapi_examples import (
     SAMPLE_HEADERS,
     SAMPLE_OK,
     SAMPLE_REQUEST_BODY,
+    WALK_OK,
+    WALK_REQUEST_BODY,
 )
-from service.sampling import Ticket
-from service.schemas import MAX_OFFSET, MODEL_REF_PATTERN, SampleRequest, canonical_int
+from service.sampling import Encoded, Ticket
+from service.schemas import (
+    MAX_OFFSET,
+    MODEL_REF_PATTERN,
+    InterpolateRequest,
+    SampleRequest,
+    canonical_int,
+)
 
 router = APIRouter(tags=["samples"])
 
@@ -41,6 +49,11 @@ async def _respond(
         request_id,
         lambda: _until_disconnect(request.receive),
     )
+    return _response(ticket, encoded, headers)
+
+
+def _response(ticket: Ticket, encoded: Encoded | None, headers: dict) -> Response:
+    """The answer; it takes the ticket over, which closes when the last byte is sent."""
     if encoded is None:
         return Response(status_code=499)  # client closed the request; nobody reads this
     return Response(
@@ -68,6 +81,26 @@ async def create_samples(request: Request, sampler: SamplerDep) -> Response:
     with sampler.admit() as ticket:
         req = parse_body(SampleRequest, await request.body(), empty=b"{}")
         return await _respond(sampler, ticket, req, request, {})
+
+
+@router.post(
+    "/samples/interpolate",
+    response_class=Response,
+    openapi_extra={"requestBody": WALK_REQUEST_BODY},
+    responses={200: WALK_OK, **SAMPLE_ERRORS},
+)
+async def interpolate_samples(request: Request, sampler: SamplerDep) -> Response:
+    """A latent walk from sample `index_a` of `seed_a` to sample `index_b` of `seed_b`, in
+    `steps` frames (slerp or lerp), as an animated WebP or GIF, PNG frames (zip, json) or npy.
+    Frame k depends only on the version, the two addresses, the method, truncation, steps and
+    k; the first and last frames are the samples at the two addresses."""
+    with sampler.admit() as ticket:
+        req = parse_body(InterpolateRequest, await request.body())
+        request_id = request.scope.get("state", {}).get("request_id", "-")
+        encoded = await sampler.interpolate(
+            ticket, req, request_id, lambda: _until_disconnect(request.receive)
+        )
+        return _response(ticket, encoded, {})
 
 
 @router.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.latent import latent_batch, truncate
+from models.latent import interpolate, latent_batch, truncate
 
 
 def test_index_alone_equals_index_within_a_batch() -> None:
@@ -42,3 +42,36 @@ def test_truncation_scales_toward_the_mean() -> None:
     z = latent_batch(0, 0, 4, 8)
     assert np.allclose(truncate(z, 0.5), z * 0.5)
     assert truncate(z, 0.5).dtype == np.float32
+
+
+@pytest.mark.parametrize("method", ["slerp", "lerp"])
+def test_a_walk_starts_and_ends_at_its_two_addresses(method: str) -> None:
+    a, b = latent_batch(1, 0, 1, 64)[0], latent_batch(2, 5, 1, 64)[0]
+    walk = interpolate(a, b, 9, method)  # (9, 64)
+    assert walk.shape == (9, 64) and walk.dtype == np.float32
+    assert np.array_equal(walk[0], a) and np.array_equal(walk[-1], b)
+    assert np.array_equal(walk, interpolate(a, b, 9, method))  # a pure function
+    w = walk.astype(np.float64)
+    if method == "lerp":  # equal strides along the line
+        strides = np.linalg.norm(np.diff(w, axis=0), axis=1)
+    else:  # equal turns along the great circle
+        unit = w / np.linalg.norm(w, axis=1, keepdims=True)
+        strides = np.arccos(np.clip((unit[1:] * unit[:-1]).sum(axis=1), -1, 1))
+    assert strides.max() / strides.min() < 1.001
+
+
+def test_slerp_keeps_the_norm_where_lerp_shrinks_it() -> None:
+    a, b = latent_batch(3, 0, 1, 512)[0], latent_batch(4, 0, 1, 512)[0]
+    middle = {m: float(np.linalg.norm(interpolate(a, b, 3, m)[1])) for m in ("slerp", "lerp")}
+    ends = (np.linalg.norm(a) + np.linalg.norm(b)) / 2
+    assert abs(middle["slerp"] - ends) / ends < 0.02
+    assert middle["lerp"] < 0.8 * ends  # two near-orthogonal Gaussians: about 1/sqrt(2)
+
+
+def test_a_walk_needs_two_steps_and_a_known_method() -> None:
+    a = latent_batch(1, 0, 1, 4)[0]
+    with pytest.raises(ValueError, match="steps"):
+        interpolate(a, a, 1, "slerp")
+    with pytest.raises(ValueError, match="method"):
+        interpolate(a, a, 4, "cubic")
+    assert np.array_equal(interpolate(a, a, 4, "slerp"), np.stack([a] * 4))  # parallel ends
