@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from service.docs import install_docs
 from service.error_handlers import install_error_handlers
 from service.jobs.api import routes as jobs
 from service.jobs.api.runtime import jobs_lifespan
 from service.metrics import ServiceMetrics
 from service.middleware import ServiceMiddleware
+from service.pages import install_pages
 from service.routes import health, models, samples
 from service.runtime import Runtime
 from service.settings import Settings
@@ -57,7 +57,7 @@ def create_app(settings: Settings, *, supervisor: Supervisor | None = None) -> F
         version="1.0",
         description=DESCRIPTION,
         lifespan=_lifespan,
-        docs_url=None,  # served from local assets by service.docs
+        docs_url=None,  # served from local assets by service.pages
         redoc_url=None,
     )
     app.state.settings = settings
@@ -67,7 +67,7 @@ def create_app(settings: Settings, *, supervisor: Supervisor | None = None) -> F
     if supervisor is not None:
         app.state.metrics.track_children(supervisor.status)
     install_error_handlers(app)
-    install_docs(app)
+    install_pages(app)
     app.add_middleware(
         ServiceMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
     )

@@ -213,3 +213,16 @@ def _arch_config(
 
 def _explicit(arch_config: MLPConfig | DCGANConfig) -> dict[str, Any]:
     return arch_config.model_dump(mode="json")
+
+
+def builtin_recipes() -> list[tuple[str, str, TrainConfig, MLPConfig | DCGANConfig]]:
+    """(dataset, about, complete recipe, architecture) for every built-in dataset: what a job
+    or a CLI run that names only the dataset trains."""
+    from training.datasets import KNOWN_DATASETS
+
+    recipes = []
+    for dataset in KNOWN_DATASETS:
+        resolved, arch = resolve_config(TrainConfig(dataset=dataset))
+        about = PRESETS[dataset].about if dataset in PRESETS else "the generic defaults"
+        recipes.append((dataset, about, resolved, arch))
+    return recipes

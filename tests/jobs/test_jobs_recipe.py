@@ -153,3 +153,16 @@ def test_bad_bodies_and_queries_on_the_job_routes_are_4xx_naming_the_field(stack
         answer = stack.client.get(f"/train-jobs?{query}")
         assert answer.status_code == 422, (query, answer.text)
     assert stack.queue_length() == 0
+
+
+def test_the_presets_listed_are_what_a_job_on_the_dataset_trains(stack: Stack) -> None:
+    presets = {p["dataset"]: p for p in stack.client.get("/train-jobs/presets").json()["presets"]}
+    assert set(presets) == {"gaussian-1d", "ring-8", "grid-25", "digits", "mnist-5k"}
+    ring = presets["ring-8"]
+    assert ring["recipe"]["batch_size"] == 256 and ring["arch_config"]["g_layers"] == 6
+    assert "ring" in ring["about"] or "2-D" in ring["about"]
+    job = stack.submit(dataset="ring-8", steps=ring["recipe"]["steps"], auto_promote=False)
+    config = stack.job(job["id"])["config"]
+    assert stack.client.post(f"/train-jobs/{job['id']}/cancel").status_code == 202
+    assert config["arch_config"] == ring["arch_config"]
+    assert {k: config[k] for k in ring["recipe"]} == ring["recipe"]

@@ -39,7 +39,7 @@ def test_the_docs_pages_load_only_local_assets(api: ServiceProcess, page: str) -
 
 def test_vendored_assets_keep_their_licences() -> None:
     folders = [p for p in VENDOR.iterdir() if p.is_dir()]
-    assert {f.name for f in folders} == {"swagger-ui-5.35.0", "redoc-3.0.1"}
+    assert {"swagger-ui-5.35.0", "redoc-3.0.1"} <= {f.name for f in folders}
     for folder in folders:
         assert (folder / "LICENSE").stat().st_size > 500, folder
         assert folder.name in (VENDOR / "VENDORED.md").read_text()

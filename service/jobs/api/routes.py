@@ -19,12 +19,20 @@ from service.bodies import parse_body, request_body_schema
 from service.deps import ApiKey, JobsDep, JobStoreDep, SettingsDep
 from service.errors import JobFinished, UnknownJob
 from service.jobs.api.events import job_events
-from service.jobs.api.schemas import JobAccepted, JobList, JobRequest, JobView
+from service.jobs.api.schemas import (
+    JobAccepted,
+    JobList,
+    JobRequest,
+    JobView,
+    PresetList,
+    PresetView,
+)
 from service.jobs.api.submit import submit_job
 from service.jobs.store.job_store import JobStore
 from service.jobs.store.records import TERMINAL_STATES, JobState
 from service.openapi_examples import JOB_ERRORS, JOB_STORE_UNAVAILABLE, JOB_SUBMIT_ERRORS
 from service.schemas import canonical_int
+from training.presets import builtin_recipes
 
 router = APIRouter(prefix="/train-jobs", tags=["training jobs"])
 
@@ -73,6 +81,24 @@ async def list_jobs(
     jobs, total = await run_in_threadpool(store.list, state, limit, offset)
     nxt = offset + limit if offset + limit < total else None
     return JobList(jobs=jobs, total=total, limit=limit, offset=offset, next_offset=nxt)
+
+
+@router.get("/presets", response_model=PresetList)
+async def list_presets() -> PresetList:
+    """The complete recipe a job gets for each built-in dataset when it names only the
+    dataset (the same as `python -m training --dataset NAME`)."""
+    recipes = await run_in_threadpool(builtin_recipes)
+    return PresetList(
+        presets=[
+            PresetView(
+                dataset=dataset,
+                about=about,
+                recipe=recipe.model_dump(mode="json", exclude={"dataset", "name", "arch_config"}),
+                arch_config=arch.model_dump(mode="json"),
+            )
+            for dataset, about, recipe, arch in recipes
+        ]
+    )
 
 
 @router.get("/{job_id}", response_model=JobView, responses=JOB_ERRORS)

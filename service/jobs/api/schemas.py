@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from service.jobs.store.records import JobState, JobView
 from training.config import TrainConfig
 
-__all__ = ["JobAccepted", "JobList", "JobRequest", "JobView"]
+__all__ = ["JobAccepted", "JobList", "JobRequest", "JobView", "PresetList", "PresetView"]
 
 
 class JobRequest(TrainConfig):
@@ -43,3 +45,14 @@ class JobList(BaseModel):
     limit: int
     offset: int
     next_offset: int | None = None
+
+
+class PresetView(BaseModel):
+    dataset: str
+    about: str = Field(description="What the preset is, in one line.")
+    recipe: dict[str, Any] = Field(description="Every training field a job on it gets.")
+    arch_config: dict[str, Any] = Field(description="The architecture it builds.")
+
+
+class PresetList(BaseModel):
+    presets: list[PresetView]
