@@ -1,0 +1,71 @@
+"""The console's job pages in a real browser, against real Redis, a real worker and the API:
+a job submitted from the form trains, and its page follows it live (state, loss charts,
+samples picture), as a person would watch it."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import API_KEY, Stack
+
+# The browser helpers live beside the service tests; loaded by path so that no test folder is
+# put on sys.path (each folder has its own conftest).
+_spec = importlib.util.spec_from_file_location(
+    "console_browser", Path(__file__).resolve().parents[1] / "service" / "browser.py"
+)
+assert _spec and _spec.loader
+browser_support = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(browser_support)
+open_browser, wait_until = browser_support.open_browser, browser_support.wait_until
+
+pytestmark = [pytest.mark.e2e]
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    yield from open_browser()
+
+
+@pytest.mark.slow
+def test_a_job_submitted_from_the_console_is_followed_live(
+    stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    stack.ensure_worker()
+    browser.get(f"{stack.api.url}/#/jobs")
+    key = wait_until(browser, lambda: browser.find_element("id", "api-key"), 30, "the key field")
+    key.send_keys(API_KEY)
+    form = browser.find_element("id", "job-submit")
+    dataset = form.find_element("css selector", "[name=dataset]")
+    wait_until(browser, lambda: "ring-8" in dataset.get_attribute("innerHTML") or
+               dataset.tag_name == "input", 30, "the datasets")  # fmt: skip
+    if dataset.tag_name == "select":
+        from selenium.webdriver.support.ui import Select
+
+        Select(dataset).select_by_value("ring-8")
+    else:
+        dataset.send_keys("ring-8")
+    steps = form.find_element("css selector", "[name=steps]")
+    steps.clear()
+    steps.send_keys("300")
+    form.find_element("css selector", "button[type=submit]").click()
+
+    wait_until(browser, lambda: "#/jobs/" in browser.current_url, 30, "the job page")
+    job_id = browser.current_url.rsplit("/", 1)[1]
+    state = lambda: browser.find_element("id", "job-state").text.lower()  # noqa: E731
+    wait_until(browser, lambda: "succeeded" in state(), 240, "the job to succeed")
+    record = stack.job(job_id)
+    assert record["state"] == "succeeded" and record["total_steps"] == 300
+    assert record["config"]["batch_size"] == 256  # the ring-8 preset, as the form showed
+    charts = browser.find_elements("css selector", "#job-chart-losses canvas")
+    assert charts, "no loss chart drawn"
+    picture = "const i = document.querySelector('#job-samples'); return i && i.naturalWidth;"
+    assert wait_until(browser, lambda: browser.execute_script(picture), 30, "samples.png") > 0
+    browser.save_screenshot(str(tmp_path / "job.png"))
+
+    browser.get(f"{stack.api.url}/#/jobs")
+    listed = lambda: browser.find_element("id", "jobs-list").text  # noqa: E731
+    assert wait_until(browser, lambda: record["name"] in listed(), 30, "the job in the list")
