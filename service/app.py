@@ -10,6 +10,7 @@ an async context manager entered after the runtime starts and left before it sto
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import logging
 from collections.abc import AsyncIterator
 
@@ -49,12 +50,20 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.stop()
 
 
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("gan-service")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout without installing
+        return "0+unknown"
+
+
 def create_app(settings: Settings, *, supervisor: Supervisor | None = None) -> FastAPI:
     """`supervisor`: the embedded default's child processes (redis-server, the worker), which
     /readyz and /metrics report on; None when Redis and workers run elsewhere."""
     app = FastAPI(
         title="GAN sample service",
-        version="1.0",
+        version=_package_version(),
+        generate_unique_id_function=lambda route: route.name,  # e.g. create_samples
         description=DESCRIPTION,
         lifespan=_lifespan,
         docs_url=None,  # served from local assets by service.pages

@@ -7,8 +7,10 @@ Keys are read from the app's Settings (`app.state.settings`), so one app never s
 from __future__ import annotations
 
 import hmac
+from typing import Annotated
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPBearer
 
 from service.settings import Settings
 
@@ -31,7 +33,14 @@ def check_api_key(settings: Settings, authorization: str | None) -> None:
         raise HTTPException(403, "API key not accepted")
 
 
-async def require_api_key(request: Request) -> None:
+# Declares the "bearer" security scheme in OpenAPI (so Swagger UI's "Authorize" sends the key);
+# the check itself reads the header as sent, in check_api_key.
+bearer_scheme = HTTPBearer(auto_error=False, description="One of GAN_API_KEYS.")
+
+
+async def require_api_key(
+    request: Request, _declared: Annotated[object, Depends(bearer_scheme)] = None
+) -> None:
     check_api_key(request.app.state.settings, request.headers.get("authorization"))
 
 

@@ -21,6 +21,7 @@ assert _spec and _spec.loader
 browser_support = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(browser_support)
 open_browser, wait_until = browser_support.open_browser, browser_support.wait_until
+assert_clean, SCREENSHOTS = browser_support.assert_clean, browser_support.SCREENSHOTS
 
 pytestmark = [pytest.mark.e2e]
 
@@ -31,8 +32,8 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.mark.slow
-def test_a_job_submitted_from_the_console_is_followed_live(
-    stack: Stack, browser: Any, tmp_path: Path
+def test_a_job_submitted_from_the_console_is_followed_live_and_cancelled(
+    stack: Stack, browser: Any
 ) -> None:
     stack.ensure_worker()
     browser.get(f"{stack.api.url}/#/jobs")
@@ -56,6 +57,11 @@ def test_a_job_submitted_from_the_console_is_followed_live(
     wait_until(browser, lambda: "#/jobs/" in browser.current_url, 30, "the job page")
     job_id = browser.current_url.rsplit("/", 1)[1]
     state = lambda: browser.find_element("id", "job-state").text.lower()  # noqa: E731
+    progress = lambda: browser.find_element("id", "job-progress-text").text  # noqa: E731
+    seen = {wait_until(browser, lambda: "step" in progress() and progress(), 60, "progress")}
+    while "succeeded" not in state() and len(seen) < 3:  # live: the step moves on the page
+        seen.add(wait_until(browser, lambda: progress() not in seen and progress(), 120,
+                            "the next progress report"))  # fmt: skip
     wait_until(browser, lambda: "succeeded" in state(), 240, "the job to succeed")
     record = stack.job(job_id)
     assert record["state"] == "succeeded" and record["total_steps"] == 300
@@ -64,8 +70,20 @@ def test_a_job_submitted_from_the_console_is_followed_live(
     assert charts, "no loss chart drawn"
     picture = "const i = document.querySelector('#job-samples'); return i && i.naturalWidth;"
     assert wait_until(browser, lambda: browser.execute_script(picture), 30, "samples.png") > 0
-    browser.save_screenshot(str(tmp_path / "job.png"))
+    browser.save_screenshot(str(SCREENSHOTS / "job.png"))
 
     browser.get(f"{stack.api.url}/#/jobs")
     listed = lambda: browser.find_element("id", "jobs-list").text  # noqa: E731
     assert wait_until(browser, lambda: record["name"] in listed(), 30, "the job in the list")
+    browser.save_screenshot(str(SCREENSHOTS / "jobs.png"))
+
+    # Cancel from the job's page (the key is still in this tab's session).
+    long_job = stack.submit(dataset="ring-8", steps=100_000, checkpoint_every=100)["id"]
+    browser.get(f"{stack.api.url}/#/jobs/{long_job}")
+    wait_until(browser, lambda: "running" in state(), 120, "the long job to run")
+    wait_until(browser, lambda: browser.find_element("id", "job-cancel").is_enabled(), 30,
+               "the cancel button")  # fmt: skip
+    browser.find_element("id", "job-cancel").click()
+    wait_until(browser, lambda: "cancelled" in state(), 120, "the job to be cancelled")
+    assert stack.job(long_job)["state"] == "cancelled"
+    assert_clean(browser, stack.api.url)

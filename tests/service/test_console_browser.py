@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import open_browser, wait_until
+from browser import SCREENSHOTS, assert_clean, open_browser, wait_until
 from sample_service_harness import API_KEY, ServiceProcess, copy_store
 
 pytestmark = [pytest.mark.e2e]
@@ -38,15 +38,19 @@ def _select(driver: Any, select_id: str, value: str) -> None:
     Select(field).select_by_value(value)
 
 
+def _sources(driver: Any) -> list[str]:
+    """The samples' bytes, as the data: URLs the gallery shows them with."""
+    images = driver.find_elements("css selector", "#gallery-results img")
+    return [i.get_attribute("src") for i in images]
+
+
 def _fill(driver: Any, field_id: str, value: str) -> None:
     field = driver.find_element("id", field_id)
     field.clear()
     field.send_keys(value)
 
 
-def test_the_gallery_shows_samples_large_and_linked(
-    api: ServiceProcess, browser: Any, tmp_path: Path
-) -> None:
+def test_the_gallery_shows_samples_large_and_linked(api: ServiceProcess, browser: Any) -> None:
     browser.get(f"{api.url}/#/gallery")
     _select(browser, "gallery-model", "digits@30")
     _fill(browser, "gallery-seed", "42")
@@ -67,7 +71,19 @@ def test_the_gallery_shows_samples_large_and_linked(
         assert link.get_attribute("href").endswith(f"/samples/digits@30/42/{index}.png")
     header = browser.find_element("id", "gallery-version").text
     assert "digits@30" in header and re.search(r"[0-9a-f]{8}", header)
-    browser.save_screenshot(str(tmp_path / "gallery.png"))
+    first = _sources(browser)
+    assert len(set(first)) == 4  # four different samples
+
+    _fill(browser, "gallery-seed", "43")
+    browser.find_element("id", "gallery-show").click()
+    wait_until(browser, lambda: _sources(browser) and _sources(browser) != first, 60, "seed 43")
+    other = _sources(browser)
+    assert not set(other) & set(first)  # another seed, other pictures
+    _fill(browser, "gallery-seed", "42")
+    browser.find_element("id", "gallery-show").click()
+    wait_until(browser, lambda: _sources(browser) == first, 60, "seed 42's bytes again")
+    browser.save_screenshot(str(SCREENSHOTS / "gallery.png"))
+    assert_clean(browser, api.url)
 
 
 def test_a_2d_model_is_drawn_as_a_scatter_plot(api: ServiceProcess, browser: Any) -> None:
@@ -90,6 +106,8 @@ def test_the_latent_walk_plays(api: ServiceProcess, browser: Any) -> None:
     browser.find_element("id", "walk-play").click()
     loaded = "const i = document.querySelector('#walk-animation'); return i && i.naturalWidth;"
     assert wait_until(browser, lambda: browser.execute_script(loaded), 60, "the animation") == 8
+    browser.save_screenshot(str(SCREENSHOTS / "walk.png"))
+    assert_clean(browser, api.url)
 
 
 def test_the_models_page_lists_every_version(api: ServiceProcess, browser: Any) -> None:
@@ -99,9 +117,11 @@ def test_the_models_page_lists_every_version(api: ServiceProcess, browser: Any) 
     listed = browser.find_element("id", "models-list").text
     for ref in ("digits@15", "digits@30", "ring-8@30"):
         assert ref in listed
+    browser.save_screenshot(str(SCREENSHOTS / "models.png"))
+    assert_clean(browser, api.url)
 
 
-def test_the_pages_fit_a_360_px_screen(api: ServiceProcess, tmp_path: Path) -> None:
+def test_the_pages_fit_a_360_px_screen(api: ServiceProcess) -> None:
     for driver in open_browser(width=360, height=800):
         for page in ("gallery", "walk", "jobs", "models"):
             driver.get(f"{api.url}/#/{page}")
@@ -111,4 +131,4 @@ def test_the_pages_fit_a_360_px_screen(api: ServiceProcess, tmp_path: Path) -> N
                 "return document.documentElement.scrollWidth - window.innerWidth"
             )
             assert overflow <= 0, f"#/{page} is {overflow} px wider than a 360 px screen"
-        driver.save_screenshot(str(tmp_path / "models-360.png"))
+        driver.save_screenshot(str(SCREENSHOTS / "models-360.png"))
