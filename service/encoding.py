@@ -87,14 +87,32 @@ def grid_shape(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def grid(images: np.ndarray, compress_level: int) -> bytes:
-    """One PNG of the samples in row-major order, no spacing; empty cells are black."""
+GRID_TILE_PX = 64  # the default scale makes each sample at least this wide (8x8 digits: 8x)
+
+
+def grid_scale(height: int, width: int) -> int:
+    """The default upscaling of a grid: samples at least GRID_TILE_PX wide."""
+    return max(1, math.ceil(GRID_TILE_PX / max(height, width)))
+
+
+def grid(images: np.ndarray, compress_level: int, scale: int = 1, padding: int = 0) -> bytes:
+    """One PNG of the samples in row-major order, each enlarged `scale` times by nearest
+    neighbour, with `padding` white pixels between and around them; empty cells are black."""
     n, h, w, c = images.shape
     rows, cols = grid_shape(n)
-    canvas = np.zeros((rows * cols, h, w, c), dtype=np.uint8)
-    canvas[:n] = images
-    tiled = canvas.reshape(rows, cols, h, w, c).transpose(0, 2, 1, 3, 4)  # (rows, h, cols, w, c)
-    return png(np.ascontiguousarray(tiled.reshape(rows * h, cols * w, c)), compress_level)
+    tiles = np.zeros((rows * cols, h, w, c), dtype=np.uint8)
+    tiles[:n] = images
+    if scale > 1:
+        tiles = tiles.repeat(scale, axis=1).repeat(scale, axis=2)  # (cells, h*s, w*s, c)
+    th, tw = h * scale, w * scale
+    canvas = np.full(
+        (rows * th + (rows + 1) * padding, cols * tw + (cols + 1) * padding, c), 255, np.uint8
+    )
+    for i in range(rows * cols):
+        r, q = divmod(i, cols)
+        top, left = padding + r * (th + padding), padding + q * (tw + padding)
+        canvas[top : top + th, left : left + tw] = tiles[i]
+    return png(canvas, compress_level)
 
 
 def npy(array: np.ndarray) -> bytes:

@@ -112,7 +112,7 @@ class Sampler:
         samples = await self.generate(req, entry, seed, request_id, disconnected, ticket.arrival)
         if samples is None:
             return None
-        return await self.encode(samples, entry, fmt, seed, req.offset)
+        return await self.encode(samples, entry, fmt, seed, req.offset, req.scale, req.padding)
 
     def check(self, req: SampleRequest, accept: str | None) -> tuple[VersionEntry, str, int]:
         """The version, the response format and the seed, or the field that is wrong."""
@@ -131,6 +131,11 @@ class Sampler:
                 "format", fmt, f"format {fmt!r} holds one image, but n is {req.n}: use n = 1, "
                 "or zip, grid, json or npy"
             )  # fmt: skip
+        for option in ("scale", "padding"):
+            if getattr(req, option) is not None and fmt != "grid":
+                raise FieldError(
+                    option, getattr(req, option), f"{option} applies to format grid only"
+                )
         seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED + 1)
         return entry, fmt, seed
 
@@ -268,7 +273,14 @@ class Sampler:
         return Encoded(body, encoding.MEDIA_TYPES[fmt], headers)
 
     async def encode(
-        self, samples: np.ndarray, entry: VersionEntry, fmt: str, seed: int, offset: int
+        self,
+        samples: np.ndarray,
+        entry: VersionEntry,
+        fmt: str,
+        seed: int,
+        offset: int,
+        scale: int | None = None,
+        padding: int | None = None,
     ) -> Encoded:
         assert entry.meta is not None
         loop = asyncio.get_running_loop()
@@ -285,7 +297,11 @@ class Sampler:
         elif fmt == "npy":
             body = encoding.npy(samples)
         elif fmt == "grid":
-            body = await loop.run_in_executor(self.pool, encoding.grid, samples, level)
+            scale = scale or encoding.grid_scale(*samples.shape[1:3])
+            padding = 2 * scale if padding is None else padding
+            body = await loop.run_in_executor(
+                self.pool, encoding.grid, samples, level, scale, padding
+            )
         else:  # zip or json: one PNG per sample, spread over the pool
             files = await self._pngs(samples, level)
             if fmt == "zip":

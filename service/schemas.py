@@ -71,6 +71,14 @@ class SampleRequest(BaseModel):
         description="png | jpeg | webp (n = 1), zip | grid | json | npy. Omitted: the Accept "
         "header decides, else png for n = 1 and zip for n > 1 (json for vector models).",
     )
+    scale: int | None = Field(
+        None, ge=1, le=32, description="grid only: enlarge each sample this many times "
+        "(nearest neighbour). Omitted: samples at least 64 px wide (8x8: 8, 28x28: 3).",
+    )  # fmt: skip
+    padding: int | None = Field(
+        None, ge=0, le=64, description="grid only: white pixels between and around the "
+        "samples. Omitted: 2 x scale.",
+    )  # fmt: skip
 
 
 WalkFormat = Literal["webp", "gif", "zip", "json", "npy"]

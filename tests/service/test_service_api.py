@@ -120,7 +120,8 @@ def test_formats(api: ServiceProcess) -> None:
     pngs = [archive.read(name) for name in names]
     assert all(Image.open(io.BytesIO(p)).size == (8, 8) for p in pngs)
 
-    grid_png = post(api, n=5, seed=3, offset=2, model=D30, format="grid").content
+    grid_png = post(api, n=5, seed=3, offset=2, model=D30, format="grid", scale=1,
+                    padding=0).content  # fmt: skip
     grid = Image.open(io.BytesIO(grid_png))
     assert grid.size == (3 * 8, 2 * 8) and grid.mode == "L"  # ceil(sqrt(5)) = 3 columns, 2 rows
     pixels = np.asarray(grid)
@@ -128,6 +129,14 @@ def test_formats(api: ServiceProcess) -> None:
     fourth = np.asarray(Image.open(io.BytesIO(pngs[3])))
     assert np.array_equal(pixels[:8, :8], first) and np.array_equal(pixels[8:, :8], fourth)
     assert not pixels[8:, 16:].any()  # the empty cell is black
+    # By default a grid is readable: 8 x 8 samples enlarged 8 times, 16 px of white between.
+    readable = np.asarray(Image.open(io.BytesIO(
+        post(api, n=5, seed=3, offset=2, model=D30, format="grid").content)))  # fmt: skip
+    assert readable.shape == (2 * 64 + 3 * 16, 3 * 64 + 4 * 16)
+    assert np.array_equal(readable[16:80, 16:80], first.repeat(8, axis=0).repeat(8, axis=1))
+    assert (readable[:16] == 255).all() and (readable[:, 80:96] == 255).all()
+    bad = api.client.post("/samples", json={"n": 2, "model": D30, "format": "zip", "scale": 2})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "scale"]
 
     body = post(api, n=5, seed=3, offset=2, model=D30, format="json").json()
     assert body["model"] == D30 and body["seed"] == 3 and body["n"] == 5
@@ -150,7 +159,7 @@ def test_formats(api: ServiceProcess) -> None:
     assert by_accept.headers["content-type"] == "application/json" and by_accept.json()["n"] == 2
     as_grid = api.client.post("/samples", json={"n": 4, "seed": 3, "model": D30},
                               headers={"Accept": "image/png"})  # fmt: skip
-    assert Image.open(io.BytesIO(as_grid.content)).size == (16, 16)
+    assert Image.open(io.BytesIO(as_grid.content)).size == (2 * 64 + 3 * 16,) * 2
 
 
 def test_vector_model_answers_json_points(api: ServiceProcess) -> None:

@@ -98,6 +98,12 @@ def test_encoders_have_a_fixed_layout() -> None:
     grid = np.asarray(Image.open(io.BytesIO(encoding.grid(images, 1))))
     assert grid.shape == (12, 21, 3)
     assert np.array_equal(grid[6:12, 7:14], images[4]) and not grid[6:, 14:].any()
+    big = np.asarray(Image.open(io.BytesIO(encoding.grid(images, 1, scale=3, padding=2))))
+    assert big.shape == (2 * 18 + 3 * 2, 3 * 21 + 4 * 2, 3)  # (rows, cols) = (2, 3)
+    assert np.array_equal(big[2:20, 2:23], images[0].repeat(3, axis=0).repeat(3, axis=1))
+    assert (big[:2] == 255).all() and (big[:, 23:25] == 255).all()  # white padding
+    assert encoding.grid_scale(8, 8) == 8 and encoding.grid_scale(28, 28) == 3
+    assert encoding.grid_scale(64, 64) == 1
     gray = encoding.png(images[0, :, :, :1], 1)
     assert Image.open(io.BytesIO(gray)).mode == "L"
     loaded = np.load(io.BytesIO(encoding.npy(images)), allow_pickle=False)
