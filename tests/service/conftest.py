@@ -1,5 +1,5 @@
-"""Fixtures for the sample service: checkpoints published by the real training loop, and
-service processes that are stopped when their test module ends."""
+"""Fixtures for the sample service: checkpoints published by the real training loop, a tiny
+generator on a real device thread, and service processes stopped when their module ends."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from a checko
     sys.path.insert(0, str(ROOT))
 
 from sample_service_harness import ServiceProcess  # noqa: E402
+
+TINY_MAX_BATCH = 8
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +57,39 @@ def make_service(
     yield make
     for service in started:
         service.stop()
+
+
+@pytest.fixture
+def make_batcher(tmp_path: Path) -> Iterator[Callable[..., tuple[Any, str]]]:
+    """A real device thread serving a tiny 2-D generator: make(**Batcher options) returns the
+    started batcher (max batch 8) and the generator's version ref; stopped at the end."""
+    import torch
+
+    from models.checkpoint import save_generator
+    from models.config import MLPConfig
+    from models.factory import build_generator
+    from service.batcher import Batcher
+    from service.catalog import ModelCatalog
+    from service.device_cache import DeviceCache
+    from service.metrics import ServiceMetrics
+
+    arch = MLPConfig(z_dim=2, g_hidden=16, g_layers=2, d_hidden=8)
+    torch.manual_seed(0)
+    save_generator(tmp_path, "tiny", build_generator(arch), arch, step=1, dataset="none",
+                   loss="none")  # fmt: skip
+    started: list[Batcher] = []
+
+    def make(**options: Any) -> tuple[Batcher, str]:
+        metrics = ServiceMetrics()
+        catalog = ModelCatalog(tmp_path, default_model="", metrics=metrics)
+        catalog.scan()
+        cache = DeviceCache(catalog, torch.device("cpu"), max_batch=TINY_MAX_BATCH, max_loaded=1,
+                            metrics=metrics)  # fmt: skip
+        batcher = Batcher(cache, metrics, max_batch=TINY_MAX_BATCH, max_wait_s=0.0, **options)
+        batcher.start()
+        started.append(batcher)
+        return batcher, catalog.resolve("tiny").ref
+
+    yield make
+    for batcher in started:
+        batcher.stop()

@@ -6,41 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from models.checkpoint import save_generator
-from models.config import MLPConfig
-from models.factory import build_generator
 from models.latent import latent_batch
 from service.batcher import Batcher, Job
-from service.catalog import ModelCatalog
-from service.device_cache import DeviceCache
-from service.metrics import ServiceMetrics
 
 LONG_FILL = 1e6  # x the forward time: the fill wait only ends when its reason does
 
 
 @pytest.fixture
-def batcher(tmp_path: Path) -> Iterator[tuple[Batcher, str]]:
-    arch = MLPConfig(z_dim=2, g_hidden=16, g_layers=2, d_hidden=8)
-    torch.manual_seed(0)
-    save_generator(tmp_path, "tiny", build_generator(arch), arch, step=1, dataset="none",
-                   loss="none")  # fmt: skip
-    metrics = ServiceMetrics()
-    catalog = ModelCatalog(tmp_path, default_model="", metrics=metrics)
-    catalog.scan()
-    ref = catalog.resolve("tiny").ref
-    cache = DeviceCache(catalog, torch.device("cpu"), max_batch=8, max_loaded=1, metrics=metrics)
-    b = Batcher(cache, metrics, max_batch=8, max_wait_s=0.0, max_queue_samples=64,
-                fill_factor=LONG_FILL)  # fmt: skip
-    b.start()
-    yield b, ref
-    b.stop()
+def batcher(make_batcher) -> tuple[Batcher, str]:
+    return make_batcher(max_queue_samples=64, fill_factor=LONG_FILL)
 
 
 def _job(loop: asyncio.AbstractEventLoop, ref: str, seed: int, n: int = 1) -> Job:
