@@ -146,3 +146,23 @@ def publish(
         tmp.write_bytes(data)
         os.replace(tmp, path)
     return f"{meta['name']}@{meta['version']}"
+
+
+TINY_Z_DIM = 2
+
+
+def publish_tiny(model_dir: Path, name: str, version: int) -> Path:
+    """A tiny 2-D MLP generator (z_dim 2), seeded by its version, published as name@version;
+    returns its metadata path."""
+    import torch
+
+    from models.checkpoint import save_generator
+    from models.config import MLPConfig
+    from models.factory import build_generator
+
+    arch = MLPConfig(z_dim=TINY_Z_DIM, g_hidden=8, g_layers=2, d_hidden=8)
+    torch.manual_seed(version)
+    meta_path, _meta = save_generator(
+        model_dir, name, build_generator(arch), arch, step=version, dataset="none", loss="none"
+    )
+    return meta_path

@@ -7,24 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
+from sample_service_harness import publish_tiny
 
-from models.checkpoint import save_generator
-from models.config import MLPConfig
-from models.factory import build_generator
 from service.catalog import ModelCatalog
 from service.errors import NoModelPublished, UnknownModel, VersionRefused
 from service.metrics import ServiceMetrics
-
-ARCH = MLPConfig(z_dim=2, g_hidden=8, g_layers=2, d_hidden=8)
-
-
-def publish(model_dir: Path, name: str, version: int) -> Path:
-    torch.manual_seed(version)
-    meta_path, _meta = save_generator(
-        model_dir, name, build_generator(ARCH), ARCH, step=version, dataset="none", loss="none"
-    )
-    return meta_path
 
 
 def corrupt(meta_path: Path) -> None:
@@ -42,8 +29,8 @@ def default_of(cat: ModelCatalog, name: str) -> str:
 
 def test_the_newest_usable_version_is_the_default(tmp_path: Path) -> None:
     cat = catalog(tmp_path)
-    publish(tmp_path, "tiny", 1)
-    publish(tmp_path, "tiny", 2)
+    publish_tiny(tmp_path, "tiny", 1)
+    publish_tiny(tmp_path, "tiny", 2)
     result = cat.scan()
     assert sorted(result.added) == ["tiny@1", "tiny@2"]
     assert result.new_defaults == ["tiny@2"]
@@ -51,7 +38,7 @@ def test_the_newest_usable_version_is_the_default(tmp_path: Path) -> None:
     assert cat.resolve(None).ref == "tiny@2"
     assert cat.resolve("tiny@1").ref == "tiny@1"  # pinned
 
-    publish(tmp_path, "tiny", 3)
+    publish_tiny(tmp_path, "tiny", 3)
     result = cat.scan()
     assert (result.added, result.new_defaults) == (["tiny@3"], ["tiny@3"])
     assert cat.scan().new_defaults == []  # nothing changed on disk
@@ -59,12 +46,12 @@ def test_the_newest_usable_version_is_the_default(tmp_path: Path) -> None:
 
 def test_the_promoted_version_beats_the_newest(tmp_path: Path) -> None:
     cat = catalog(tmp_path)
-    publish(tmp_path, "tiny", 1)
-    publish(tmp_path, "tiny", 2)
+    publish_tiny(tmp_path, "tiny", 1)
+    publish_tiny(tmp_path, "tiny", 2)
     cat.scan()
     assert cat.promote("tiny", 1) == "tiny@1"
     assert default_of(cat, "tiny") == "tiny@1"
-    publish(tmp_path, "tiny", 3)
+    publish_tiny(tmp_path, "tiny", 3)
     cat.scan()
     assert default_of(cat, "tiny") == "tiny@1"  # a newer version does not take over
 
@@ -78,8 +65,8 @@ def test_the_promoted_version_beats_the_newest(tmp_path: Path) -> None:
 
 def test_refused_versions_are_skipped_with_a_reason_and_no_host_path(tmp_path: Path) -> None:
     cat = catalog(tmp_path)
-    publish(tmp_path, "tiny", 1)
-    corrupt(publish(tmp_path, "tiny", 2))
+    publish_tiny(tmp_path, "tiny", 1)
+    corrupt(publish_tiny(tmp_path, "tiny", 2))
     result = cat.scan()
     assert (result.added, result.refused) == (["tiny@1"], ["tiny@2"])
     assert default_of(cat, "tiny") == "tiny@1"
@@ -95,7 +82,7 @@ def test_refused_versions_are_skipped_with_a_reason_and_no_host_path(tmp_path: P
     assert not entry.usable and entry.refused and str(tmp_path) not in entry.refused
     assert cat.metrics.model_refusals.labels("tiny")._value.get() == 1
 
-    corrupt(publish(tmp_path, "solo", 1))  # a model with nothing usable is not a default
+    corrupt(publish_tiny(tmp_path, "solo", 1))  # a model with nothing usable is not a default
     cat.scan()
     with pytest.raises(VersionRefused, match="every version of 'solo' was refused"):
         cat.resolve("solo")
@@ -103,8 +90,8 @@ def test_refused_versions_are_skipped_with_a_reason_and_no_host_path(tmp_path: P
 
 def test_a_removed_version_goes_away(tmp_path: Path) -> None:
     cat = catalog(tmp_path)
-    publish(tmp_path, "tiny", 1)
-    meta_path = publish(tmp_path, "tiny", 2)
+    publish_tiny(tmp_path, "tiny", 1)
+    meta_path = publish_tiny(tmp_path, "tiny", 2)
     cat.scan()
     meta_path.unlink()
     meta_path.with_suffix(".safetensors").unlink()
@@ -118,8 +105,8 @@ def test_a_removed_version_goes_away(tmp_path: Path) -> None:
 
 def test_a_refusal_on_load_moves_the_default_back(tmp_path: Path) -> None:
     cat = catalog(tmp_path)
-    publish(tmp_path, "tiny", 1)
-    publish(tmp_path, "tiny", 2)
+    publish_tiny(tmp_path, "tiny", 1)
+    publish_tiny(tmp_path, "tiny", 2)
     cat.scan()
     reason = cat.refuse("tiny@2", f"{tmp_path}/tiny/00000002.safetensors: changed on disk")
     assert reason == "tiny/00000002.safetensors: changed on disk"
@@ -131,8 +118,8 @@ def test_a_refusal_on_load_moves_the_default_back(tmp_path: Path) -> None:
 def test_the_default_model_and_what_to_preload(tmp_path: Path) -> None:
     with pytest.raises(NoModelPublished):
         catalog(tmp_path).resolve(None)
-    old = publish(tmp_path, "old", 1)
-    publish(tmp_path, "new", 1)
+    old = publish_tiny(tmp_path, "old", 1)
+    publish_tiny(tmp_path, "new", 1)
     os.utime(old, ns=(1, 1))  # same `created` second: the file's age breaks the tie
     cat = catalog(tmp_path)
     cat.scan()

@@ -8,24 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from sample_service_harness import TINY_Z_DIM, publish_tiny
 
-from models.checkpoint import save_generator
-from models.config import MLPConfig
-from models.factory import build_generator
 from service.catalog import ModelCatalog
 from service.device_cache import DeviceCache
 from service.errors import ModelUnavailable, VersionRefused
 from service.metrics import ServiceMetrics
-
-ARCH = MLPConfig(z_dim=2, g_hidden=8, g_layers=2, d_hidden=8)
-
-
-def publish(model_dir: Path, name: str, version: int) -> Path:
-    torch.manual_seed(version)
-    meta_path, _meta = save_generator(
-        model_dir, name, build_generator(ARCH), ARCH, step=version, dataset="none", loss="none"
-    )
-    return meta_path
 
 
 def cache(model_dir: Path, max_loaded: int) -> DeviceCache:
@@ -42,14 +30,14 @@ def loads(c: DeviceCache, name: str) -> float:
 
 
 def test_acquire_loads_on_demand_once(tmp_path: Path) -> None:
-    publish(tmp_path, "tiny", 1)
+    publish_tiny(tmp_path, "tiny", 1)
     c = cache(tmp_path, max_loaded=2)
     assert (c.is_loaded("tiny@1"), c.loaded_count(), c.loaded()) == (False, 0, {})
 
     model = c.acquire("tiny@1")
     assert (model.ref, model.kind, model.device) == ("tiny@1", "vector", torch.device("cpu"))
     assert max(model.calibration.buckets) <= 8
-    z = torch.zeros(model.calibration.buckets[0], ARCH.z_dim)
+    z = torch.zeros(model.calibration.buckets[0], TINY_Z_DIM)
     with torch.inference_mode():
         assert model.module(z).shape == (z.shape[0], 2)  # (B, 2): points of a 2-D mixture
     assert c.is_loaded("tiny@1") and c.loaded() == {"tiny@1": model.calibration}
@@ -60,7 +48,7 @@ def test_acquire_loads_on_demand_once(tmp_path: Path) -> None:
 
 def test_the_least_recently_used_leaves_first(tmp_path: Path) -> None:
     for version in (1, 2, 3):
-        publish(tmp_path, "tiny", version)
+        publish_tiny(tmp_path, "tiny", version)
     c = cache(tmp_path, max_loaded=2)
     c.acquire("tiny@1")
     c.acquire("tiny@2")
@@ -78,7 +66,7 @@ def test_the_least_recently_used_leaves_first(tmp_path: Path) -> None:
 
 
 def test_what_the_catalog_does_not_serve_is_never_loaded(tmp_path: Path) -> None:
-    publish(tmp_path, "tiny", 1)
+    publish_tiny(tmp_path, "tiny", 1)
     c = cache(tmp_path, max_loaded=2)
     with pytest.raises(ModelUnavailable, match="no longer in the model dir"):
         c.acquire("tiny@7")
@@ -86,8 +74,8 @@ def test_what_the_catalog_does_not_serve_is_never_loaded(tmp_path: Path) -> None
 
 
 def test_a_file_changed_after_verification_is_refused_on_load(tmp_path: Path) -> None:
-    publish(tmp_path, "tiny", 1)
-    meta_path = publish(tmp_path, "tiny", 2)
+    publish_tiny(tmp_path, "tiny", 1)
+    meta_path = publish_tiny(tmp_path, "tiny", 2)
     c = cache(tmp_path, max_loaded=2)
     weights = meta_path.with_suffix(".safetensors")
     weights.write_bytes(weights.read_bytes()[:-8])  # before the next scan notices it
