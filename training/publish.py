@@ -1,5 +1,9 @@
 """What a checkpoint step writes: the EMA generator (batch norm recalibrated) as a published
-version, its mode metrics, and the run's pictures (<model_dir>/<name>/run/)."""
+version, its quality metrics, and the run's pictures (<model_dir>/<name>/run/).
+
+Quality metrics: mode coverage on the synthetic mixtures; on the labelled image sets the
+evaluation package's scores (Fréchet distance, class balance, confidence, Parzen estimate, or
+Stacked MNIST's mode count) for a fixed batch of generated images."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import copy
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,6 +25,9 @@ from training.datasets import Dataset, Mixture
 from training.ema import recalibrate_batchnorm
 from training.mode_metrics import PROTOCOL_SAMPLES, mode_metrics
 from training.plots import save_curves, save_sample_picture
+
+if TYPE_CHECKING:
+    from evaluation.evaluator import Scorer
 
 FIXED_IMAGES = 64  # the sample grid: latent_batch(seed, 0, 64, z_dim)
 # Batch-norm recalibration: (batches, batch size); images are costly and have many
@@ -81,18 +88,22 @@ class Snapshot:
 
     step: int
     generator: nn.Module
-    samples: torch.Tensor  # (count, *sample_shape) on the CPU
+    samples: torch.Tensor  # (count, *sample_shape) on the CPU: the picture's samples
     metrics: dict[str, float]
 
 
 def take_snapshot(
     ema_module: nn.Module, seed: int, z_dim: int, step: int, dataset: Dataset,
-    mixture: Mixture | None,
+    mixture: Mixture | None, scorer: Scorer | None = None,
 ) -> Snapshot:  # fmt: skip
     generator = publishable_generator(ema_module, seed, z_dim, dataset.kind)
-    count = FIXED_IMAGES if dataset.kind == "image" else PROTOCOL_SAMPLES
-    samples = generate(generator, seed, count, z_dim)
-    return Snapshot(step, generator, samples, quality_metrics(samples, mixture))
+    if dataset.kind == "vector":
+        samples = generate(generator, seed, PROTOCOL_SAMPLES, z_dim)
+        return Snapshot(step, generator, samples, quality_metrics(samples, mixture))
+    if scorer is None:
+        return Snapshot(step, generator, generate(generator, seed, FIXED_IMAGES, z_dim), {})
+    samples = generate(generator, seed, max(FIXED_IMAGES, scorer.samples), z_dim)
+    return Snapshot(step, generator, samples[:FIXED_IMAGES], scorer.score(samples))
 
 
 def write_snapshot(

@@ -3,8 +3,9 @@
 
 const HEIGHT = 220;
 
-// lineChart(container, [{label, stroke, dash?, constant?}]): series share the x axis (step).
-// A series with `constant` is a reference line at that value (e.g. 0.5 for D's outputs).
+// lineChart(container, [{label, stroke, dash?, constant?, points?}]): series share the x axis
+// (step). A series with `constant` is a reference line at that value (e.g. 0.5 for D's
+// outputs); `points` marks each value (for sparse series such as one per checkpoint).
 export function lineChart(container, series) {
   container.replaceChildren();
   const uPlot = window.uPlot;
@@ -27,7 +28,7 @@ export function lineChart(container, series) {
         width: s.constant === undefined ? 1.5 : 1,
         dash: s.dash,
         spanGaps: true,
-        points: { show: false },
+        points: { show: Boolean(s.points) },
       })),
     ],
   };

@@ -1,12 +1,13 @@
 // #/jobs/<id>: one job, live. GET /train-jobs/<id> for the record, then its event stream
 // (replayed from the start, then live; it ends after the final state): state, progress and
-// ETA, charts of the losses, D(x) and D(G(z)), G's gradient norm, the failure flags, the mode
-// metrics, the latest samples picture, and cancel / promote.
+// ETA, charts of the losses, D(x) and D(G(z)), G's gradient norm (and the Fréchet distance at
+// each checkpoint on the labelled image sets), the failure flags, the quality metrics, the
+// latest samples picture, and cancel / promote.
 
 import { get, post } from "./api.js";
 import { lineChart } from "./charts.js";
 import {
-  $, TERMINAL_STATES, busy, clearMessage, el, fmtDuration, fmtNumber, fmtTime, kvTable,
+  $, TERMINAL_STATES, busy, clearMessage, el, fmtDuration, fmtNumber, fmtSig, fmtTime, kvTable,
   showError, showMessage,
 } from "./ui.js";
 
@@ -19,7 +20,19 @@ const WARNINGS = {
     "Mode collapse (the “Helvetica scenario”): the generator maps many values of z to the same output.",
 };
 
-const COLOURS = { d: "#d63a3a", g: "#1f6feb", real: "#1a7f37", fake: "#8250df", ref: "#8c959f", grad: "#bf5700" };
+const COLOURS = {
+  d: "#d63a3a", g: "#1f6feb", real: "#1a7f37", fake: "#8250df", ref: "#8c959f", grad: "#bf5700", fd: "#0a7ea4",
+};
+
+const NO_METRICS =
+  "None: metrics come at checkpoints for the 2-D mixtures and the labelled image sets (digits, mnist-5k, stacked-mnist).";
+
+// Where each kind of quality metric comes from (training/publish.py, evaluation/).
+const PROTOCOLS = {
+  mixture: "from 2,500 samples (VEEGAN/PacGAN protocol)",
+  image: "from 10,000 samples, scored against the held-out split",
+  stacked: "from 26,000 samples, each channel's digit read by the mnist-5k classifier",
+};
 
 let job = null; // the state of the page: see reset()
 
@@ -30,11 +43,12 @@ function reset(id) {
     source: null,
     charts: [],
     steps: [], d: [], g: [], dReal: [], dFake: [], grad: [],
+    fdSteps: [], fd: [], fdReal: [], // one point per checkpoint (labelled image sets)
     flags: {}, flagSince: {}, flagSeen: {},
     metrics: null, metricsStep: null,
     versions: [], defaultRef: null,
     state: null, cancelRequested: false,
-    samplesKey: null,
+    samplesKey: null, retry: 0,
     frame: 0, dirty: false,
   };
 }
@@ -82,13 +96,40 @@ function renderWarnings() {
   box.replaceChildren(...items);
 }
 
-function renderMetrics() {
-  const box = $("job-metrics");
-  const m = job.metrics;
-  if (!m || !Object.keys(m).length) {
-    box.replaceChildren(el("p", { class: "note" }, "None (only for the 2-D mixtures, at checkpoints)."));
-    return;
-  }
+// Image sets report scores beside the real data's own; the 2-D mixtures and Stacked MNIST count modes.
+function metricsKind(m) {
+  if (m.fd != null) return "image";
+  return m.modes_covered != null && m.high_quality_pct == null ? "stacked" : "mixture";
+}
+
+function imageTable(m) {
+  const real = (v) => (v != null ? `real data: ${fmtSig(v)}` : "");
+  const ratio = m.fd_real ? ` · ${fmtSig(m.fd / m.fd_real)}× real` : "";
+  const realSe = m.parzen_real_se != null ? ` ± ${fmtSig(m.parzen_real_se)}` : "";
+  const rows = [
+    ["fd", "Fréchet distance (classifier features)", fmtSig(m.fd), real(m.fd_real) + ratio],
+    ["class_kl", "class balance (KL to uniform)", fmtSig(m.class_kl), real(m.class_kl_real)],
+    ["confidence", "confidence", fmtSig(m.confidence), real(m.confidence_real)],
+    ["parzen", "Parzen log-likelihood", `${fmtSig(m.parzen_nats)} ± ${fmtSig(m.parzen_se)} nats`,
+      m.parzen_real_nats != null ? `real training images: ${fmtSig(m.parzen_real_nats)}${realSe} nats` : ""],
+    ["classifier_accuracy", "classifier accuracy (held-out)",
+      m.classifier_accuracy != null ? `${fmtNumber(100 * m.classifier_accuracy, 1)} %` : "–", ""],
+  ];
+  const titles = {
+    fd: "lower is better; the real data's is the train split against the held-out split",
+    parzen: m.parzen_sigma != null ? `kernel width σ = ${fmtSig(m.parzen_sigma)}` : null,
+    classifier_accuracy: "of the classifier whose features and classes give the scores above",
+  };
+  return el("table", { class: "kv quality" },
+    el("thead", {}, el("tr", {}, ["", "generated", "reference"].map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, rows.map(([key, label, value, ref]) =>
+      el("tr", { dataset: { metric: key } },
+        el("th", { scope: "row", title: titles[key] }, label),
+        el("td", { class: "value" }, value),
+        el("td", { class: "ref" }, ref)))));
+}
+
+function modeTable(m) {
   const rows = [];
   if (m.modes_covered != null) rows.push(["modes covered", `${fmtNumber(m.modes_covered)} of ${fmtNumber(m.num_modes)}`]);
   if (m.high_quality_pct != null) rows.push(["high-quality samples", `${fmtNumber(m.high_quality_pct, 1)} %`]);
@@ -96,9 +137,20 @@ function renderMetrics() {
   for (const [k, v] of Object.entries(m)) {
     if (!["modes_covered", "num_modes", "high_quality_pct", "kl_to_uniform"].includes(k)) rows.push([k, v]);
   }
+  return kvTable(rows);
+}
+
+function renderMetrics() {
+  const box = $("job-metrics");
+  const m = job.metrics;
+  if (!m || !Object.keys(m).length) {
+    box.replaceChildren(el("p", { class: "note" }, NO_METRICS));
+    return;
+  }
+  const kind = metricsKind(m);
   const when = job.metricsStep != null ? `At step ${fmtNumber(job.metricsStep)}` : "At the latest checkpoint";
-  box.replaceChildren(kvTable(rows), el("p", { class: "note" },
-    `${when}, from 2,500 samples (VEEGAN/PacGAN protocol).`));
+  box.replaceChildren(kind === "image" ? imageTable(m) : modeTable(m),
+    el("p", { class: "note" }, `${when}, ${PROTOCOLS[kind]}.`));
 }
 
 function renderVersions() {
@@ -128,11 +180,13 @@ function renderSamples() {
 }
 
 function renderCharts() {
-  if (job.charts.length !== 3) return;
-  const [losses, dOut, grad] = job.charts;
+  if (job.charts.length !== 4) return;
+  const [losses, dOut, grad, fd] = job.charts;
   losses.setData(job.steps, [job.d, job.g]);
   dOut.setData(job.steps, [job.dReal, job.dFake]);
   grad.setData(job.steps, [job.grad]);
+  $("job-chart-fd-box").hidden = !job.fdSteps.length;
+  fd.setData(job.fdSteps, [job.fd, job.fdReal]);
 }
 
 // Coalesce the many events of a replay into one render per frame.
@@ -175,6 +229,9 @@ function addProgress(e) {
   while (job.steps.length && job.steps[job.steps.length - 1] >= e.step) {
     for (const a of [job.steps, job.d, job.g, job.dReal, job.dFake, job.grad]) a.pop();
   }
+  while (job.fdSteps.length && job.fdSteps[job.fdSteps.length - 1] >= e.step) {
+    for (const a of [job.fdSteps, job.fd, job.fdReal]) a.pop();
+  }
   const losses = e.losses || {};
   job.steps.push(e.step);
   job.d.push(losses.d ?? null);
@@ -192,6 +249,11 @@ function addProgress(e) {
     const changed = JSON.stringify(e.metrics) !== JSON.stringify(job.metrics);
     if (e.published || changed || job.metricsStep == null) job.metricsStep = e.step;
     job.metrics = e.metrics;
+    if (e.published && e.metrics.fd != null) {
+      job.fdSteps.push(e.step);
+      job.fd.push(e.metrics.fd);
+      job.fdReal.push(e.metrics.fd_real ?? null);
+    }
   }
   if (Array.isArray(e.versions)) job.versions = [...e.versions];
   if (e.published && !job.versions.includes(e.published)) job.versions.push(e.published);
@@ -201,17 +263,26 @@ function addProgress(e) {
   scheduleRender();
 }
 
-async function refreshDefault() {
+// The service's catalog notices a new version within its reload interval: until then the job's
+// newest version is missing from GET /models, so ask again a few times. (The list answers 200
+// either way, where GET /models/<name> would put a 404 in the browser's console.)
+async function refreshDefault(tries = 10) {
   if (!job.record || !job.versions.length) return;
   const current = job;
+  let known = false;
   try {
-    const model = await get(`/models/${encodeURIComponent(job.record.name)}`);
+    const answer = await get("/models");
     if (current !== job) return;
-    job.defaultRef = model.default_version != null ? `${model.name}@${model.default_version}` : null;
+    const model = answer.models.find((m) => m.name === job.record.name);
+    const newest = job.versions[job.versions.length - 1];
+    known = Boolean(model && model.versions.some((v) => v.ref === newest));
+    job.defaultRef = model && model.default_version != null ? `${model.name}@${model.default_version}` : null;
   } catch {
-    // no version published yet: nothing is the default
+    // the badge only: the next refresh tries again
   }
   renderVersions();
+  clearTimeout(job.retry);
+  if (!known && tries > 1) job.retry = setTimeout(() => refreshDefault(tries - 1), 1000);
 }
 
 async function reloadRecord() {
@@ -339,6 +410,7 @@ function clearPage() {
   $("job-samples").removeAttribute("src");
   $("job-samples-none").hidden = false;
   $("job-config").replaceChildren();
+  $("job-chart-fd-box").hidden = true;
   renderState();
   renderProgress(0, 0, null);
   renderWarnings();
@@ -362,6 +434,10 @@ export async function enter({ id }) {
       { label: "0.5", stroke: COLOURS.ref, dash: [4, 4], constant: 0.5 },
     ]),
     lineChart($("job-chart-grad"), [{ label: "‖∇G‖", stroke: COLOURS.grad }]),
+    lineChart($("job-chart-fd"), [
+      { label: "FD", stroke: COLOURS.fd, points: true },
+      { label: "real data", stroke: COLOURS.ref, dash: [4, 4] },
+    ]),
   ];
   const current = job;
   let record;
@@ -390,6 +466,7 @@ export function leave() {
   if (!job) return;
   closeStream();
   cancelAnimationFrame(job.frame);
+  clearTimeout(job.retry);
   for (const chart of job.charts) chart.destroy();
   job.charts = [];
   job = reset(null);

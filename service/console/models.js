@@ -2,12 +2,23 @@
 // a promote button per usable version.
 
 import { get, post } from "./api.js";
-import { $, busy, clearMessage, el, fmtNumber, fmtTime, showError, showMessage } from "./ui.js";
+import { $, busy, clearMessage, el, fmtNumber, fmtSig, fmtTime, showError, showMessage } from "./ui.js";
 
 let wired = false;
 
+// Image sets: the scores only, with the real data's FD as the yardstick (the job page has the rest).
+function imageText(m) {
+  return [
+    `FD ${fmtSig(m.fd)}${m.fd_real != null ? ` (real ${fmtSig(m.fd_real)})` : ""}`,
+    m.class_kl != null ? `KL ${fmtSig(m.class_kl)}` : null,
+    m.confidence != null ? `conf ${fmtSig(m.confidence)}` : null,
+    m.parzen_nats != null ? `Parzen ${fmtSig(m.parzen_nats)} nats` : null,
+  ].filter(Boolean).join(" · ");
+}
+
 function metricsText(metrics) {
   if (!metrics || !Object.keys(metrics).length) return "–";
+  if (metrics.fd != null) return imageText(metrics);
   const parts = [];
   if (metrics.modes_covered != null) parts.push(`modes ${fmtNumber(metrics.modes_covered)}/${fmtNumber(metrics.num_modes)}`);
   if (metrics.high_quality_pct != null) parts.push(`HQ ${fmtNumber(metrics.high_quality_pct, 1)} %`);

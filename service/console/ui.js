@@ -80,6 +80,15 @@ export function fmtNumber(x, digits = 3) {
   return x.toFixed(digits);
 }
 
+// Three significant figures for scores of any scale: 0.000347, 0.124, 4.44, 89.8, 208, -35.9.
+export function fmtSig(x, figures = 3) {
+  if (typeof x !== "number" || Number.isNaN(x)) return fmtNumber(x);
+  const a = Math.abs(x);
+  if (a !== 0 && a < 1e-4) return x.toExponential(figures - 1);
+  if (a >= 10 ** figures) return Math.round(x).toLocaleString("en");
+  return String(Number(x.toPrecision(figures)));
+}
+
 export function fmtDuration(seconds) {
   if (seconds === null || seconds === undefined) return "–";
   const s = Math.max(0, Math.round(seconds));

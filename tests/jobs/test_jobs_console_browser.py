@@ -1,10 +1,13 @@
 """The console's job pages in a real browser, against real Redis, a real worker and the API:
 a job submitted from the form trains, and its page follows it live (state, loss charts,
-samples picture), as a person would watch it."""
+samples picture), as a person would watch it; a job on a labelled image set shows its quality
+metrics beside the real data's, on its page and on the models page."""
 
 from __future__ import annotations
 
 import importlib.util
+import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,4 +89,36 @@ def test_a_job_submitted_from_the_console_is_followed_live_and_cancelled(
     browser.find_element("id", "job-cancel").click()
     wait_until(browser, lambda: "cancelled" in state(), 120, "the job to be cancelled")
     assert stack.job(long_job)["state"] == "cancelled"
+    assert_clean(browser, stack.api.url)
+
+
+@pytest.mark.slow
+def test_an_image_job_shows_its_quality_metrics_beside_the_real_data(
+    stack: Stack, browser: Any
+) -> None:
+    stack.ensure_worker()
+    job = stack.submit(dataset="digits:train", steps=40, checkpoint_every=40, name="digits-q")
+    browser.get(f"{stack.api.url}/#/jobs/{job['id']}")
+    state = lambda: browser.find_element("id", "job-state").text.lower()  # noqa: E731
+    wait_until(browser, lambda: "succeeded" in state(), 240, "the job to succeed")
+    fd = wait_until(browser, lambda: browser.find_element("css selector", "[data-metric=fd]"),
+                    30, "the FD row")  # fmt: skip
+    value, real = (fd.find_element("css selector", c).text for c in (".value", ".ref"))
+    assert fd.text.startswith("Fréchet distance (classifier features)")
+    expected = stack.job(job["id"])["metrics"]["fd"]
+    assert math.isclose(float(value.replace(",", "")), expected, rel_tol=0.01), (value, expected)
+    assert re.fullmatch(r"real data: [\d.]+ · [\d.,]+× real", real), real
+    table = browser.find_element("id", "job-metrics").text
+    assert "real training images:" in table and "scored against the held-out split" in table
+    chart = lambda: browser.find_element("id", "job-chart-fd-box").is_displayed()  # noqa: E731
+    wait_until(browser, chart, 30, "the FD chart")  # drawn once the events are replayed
+    default = "#job-versions .badge.default"  # the service's catalog has the version
+    wait_until(browser, lambda: browser.find_elements("css selector", default), 30, default)
+    browser.save_screenshot(str(SCREENSHOTS / "job-image.png"))
+
+    browser.get(f"{stack.api.url}/#/models")
+    card = lambda: browser.find_element("css selector", "[data-model=digits-q]").text  # noqa: E731
+    text = wait_until(browser, lambda: "FD " in card() and card(), 30, "the FD summary")
+    summary = r"FD [\d.,]+ \(real [\d.]+\) · KL \S+ · conf \S+ · Parzen \S+ nats"
+    assert re.search(summary, text) and "fd_real" not in text, text
     assert_clean(browser, stack.api.url)

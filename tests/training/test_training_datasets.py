@@ -14,6 +14,8 @@ from training.datasets import (
     KNOWN_DATASETS,
     Dataset,
     dataset_kind,
+    held_out_mask,
+    labelled_images,
     load_dataset,
     mixture_for,
 )
@@ -50,7 +52,10 @@ def test_builtin_sets_load_with_kind_shape_and_range(spec, kind, shape, n) -> No
 
 
 def test_known_datasets_lists_the_builtins() -> None:
-    assert set(KNOWN_DATASETS) == {"gaussian-1d", "ring-8", "grid-25", "digits", "mnist-5k"}
+    assert set(KNOWN_DATASETS) == {
+        "gaussian-1d", "ring-8", "grid-25", "digits", "digits:train", "digits:test",
+        "mnist-5k", "mnist-5k:train", "mnist-5k:test", "stacked-mnist",
+    }  # fmt: skip
 
 
 def test_ring_8_matches_pacgan() -> None:
@@ -281,3 +286,43 @@ def test_dataset_kind_reads_only_the_header(tmp_path) -> None:
     np.savez(tmp_path / "two.npz", a=np.zeros((20, 2)), b=np.zeros((20, 2)))
     with pytest.raises(DatasetError, match="'x'"):
         dataset_kind("npz:two.npz", data_root=tmp_path)
+
+
+@pytest.mark.parametrize("base", ["digits", pytest.param("mnist-5k", marks=pytest.mark.slow)])
+def test_held_out_split_is_fixed_disjoint_and_a_fifth_of_each_class(base) -> None:
+    images, labels = labelled_images(base)
+    mask = held_out_mask(labels)
+    assert np.array_equal(mask, held_out_mask(labels))  # the same on every call
+    train, train_labels = labelled_images(f"{base}:train")
+    test, test_labels = labelled_images(f"{base}:test")
+    # by position: test is the masked part, train the rest, so together they are the whole set
+    np.testing.assert_array_equal(test, images[mask])
+    np.testing.assert_array_equal(train, images[~mask])
+    np.testing.assert_array_equal(test_labels, labels[mask])
+    np.testing.assert_array_equal(train_labels, labels[~mask])
+    assert len(train) + len(test) == len(images)
+    for c in range(10):
+        assert (test_labels == c).sum() == round(0.2 * (labels == c).sum())
+    ds = load_dataset(f"{base}:test")
+    assert ds.labels is not None and ds.classes == tuple("0123456789")
+    np.testing.assert_array_equal(ds.data.numpy(), test)
+    np.testing.assert_array_equal(ds.labels.numpy(), test_labels)
+
+
+EXACT = "donot_use_mm_for_euclid_dist"  # cdist's matrix-product shortcut is not exactly 0
+
+
+def test_stacked_mnist_stacks_three_mnist_5k_train_digits() -> None:
+    ds = load_dataset("stacked-mnist")
+    assert (ds.kind, ds.sample_shape) == ("image", (3, 28, 28))
+    batch = ds.sample(16, _gen(5))
+    assert batch.shape == (16, 3, 28, 28) and batch.dtype == torch.float32
+    assert torch.equal(batch, ds.sample(16, _gen(5)))
+    assert not torch.equal(batch, ds.sample(16, _gen(6)))
+    images, labels = labelled_images("mnist-5k")
+    held_out = torch.from_numpy(held_out_mask(labels))
+    flat = torch.from_numpy(images).flatten(1)  # (5000, 784)
+    channels = batch.reshape(16 * 3, 28 * 28)  # each channel, one grey image
+    nearest = torch.cdist(channels, flat, compute_mode=EXACT).argmin(dim=1)
+    assert torch.equal(flat[nearest], channels)  # each an mnist-5k image ...
+    assert not held_out[nearest].any()  # ... of the :train split

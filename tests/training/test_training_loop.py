@@ -233,8 +233,28 @@ def test_dcgan_on_digits_with_wgan_gp(tmp_path: Path) -> None:
     result = train(config, tmp_path)
     meta = read_meta(list_checkpoints(tmp_path)[-1])
     assert meta.arch.family == "dcgan" and meta.arch.d_batchnorm is False
-    assert meta.output_shape == [1, 8, 8] and result.final_metrics == {}
+    assert meta.output_shape == [1, 8, 8]
     assert (tmp_path / "digits" / "run" / "samples.png").read_bytes()[:4] == b"\x89PNG"
+    # A labelled image set is scored at each checkpoint, and the scores travel everywhere
+    metrics = result.final_metrics
+    assert metrics["fd"] > metrics["fd_real"] > 0  # 3 steps are far from the real data
+    assert 0.0 <= metrics["class_kl"] <= np.log(10) and 0.1 <= metrics["confidence"] <= 1.0
+    assert metrics["parzen_nats"] < metrics["parzen_real_nats"]
+    assert meta.metrics == metrics
+    rows = [json.loads(line) for line in (tmp_path / "digits" / "run" / "metrics.jsonl").open()]
+    assert rows[-1]["metrics"] == metrics and rows[-1]["published"] == "digits@3"
+
+
+def test_stacked_mnist_run_reports_its_mode_count(tmp_path: Path) -> None:
+    config = TrainConfig(
+        dataset="stacked-mnist", name="stacked", steps=2, batch_size=8, checkpoint_every=2,
+        log_every=2, arch_config={"g_width": 4, "d_width": 4, "z_dim": 4},
+    )  # fmt: skip
+    metrics = train(config, tmp_path).final_metrics
+    meta = read_meta(list_checkpoints(tmp_path)[-1])
+    assert meta.output_shape == [3, 28, 28] and meta.metrics == metrics
+    assert metrics["num_modes"] == 1000 and 1 <= metrics["modes_covered"] <= 1000
+    assert metrics["kl_to_uniform"] > 0.5  # an untrained generator is far from 1,000 modes
 
 
 def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,61 @@
+"""Stacked MNIST mode counting with the (cached) mnist-5k classifier."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from evaluation.classifier import load_classifier
+from evaluation.stacked import NUM_MODES, PROTOCOL_SAMPLES, StackedModeCounter
+from training.datasets import labelled_images, load_dataset
+
+
+@pytest.fixture(scope="module")
+def counter() -> StackedModeCounter:
+    return StackedModeCounter(load_classifier("mnist-5k"))
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    return labelled_images("mnist-5k:train")  # (4000, 1, 28, 28), (4000,)
+
+
+def _digit(
+    counter: StackedModeCounter, digits: tuple[np.ndarray, np.ndarray], label: int
+) -> torch.Tensor:
+    """The first mnist-5k:train image of `label` that the classifier reads as `label`."""
+    x, y = digits
+    for image in torch.from_numpy(x[y == label][:20]):
+        if counter.modes(image.expand(1, 3, 28, 28).contiguous())[0] == label * 111:
+            return image  # (1, 28, 28)
+    raise AssertionError(f"no clean {label}")
+
+
+def test_each_channel_is_one_digit_red_first(counter: StackedModeCounter, digits) -> None:
+    image = torch.cat([_digit(counter, digits, d) for d in (3, 7, 1)])[None]  # (1, 3, 28, 28)
+    assert counter.modes(image).tolist() == [371]
+
+
+def test_a_collapsed_generator_covers_one_mode(counter: StackedModeCounter, digits) -> None:
+    image = torch.cat([_digit(counter, digits, d) for d in (4, 0, 9)])
+    scores = counter.score(image.expand(64, 3, 28, 28).contiguous())  # the same image, 64 times
+    assert scores["modes_covered"] == 1 and scores["num_modes"] == NUM_MODES
+    assert scores["kl_to_uniform"] == pytest.approx(math.log(NUM_MODES))
+
+
+def test_another_image_size_is_read_at_28(counter: StackedModeCounter, digits) -> None:
+    x, _ = digits
+    real = torch.from_numpy(x[:600]).reshape(200, 3, 28, 28)  # 200 stacked images
+    big = F.interpolate(real, size=(32, 32), mode="bilinear", antialias=True)  # a 32x32 run's
+    assert (counter.modes(real) == counter.modes(big)).mean() >= 0.9
+
+
+@pytest.mark.slow
+def test_real_stacked_samples_cover_almost_every_mode(counter: StackedModeCounter) -> None:
+    real = load_dataset("stacked-mnist").sample(PROTOCOL_SAMPLES, torch.Generator().manual_seed(0))
+    scores = counter.score(real)  # 78,000 digits through the classifier
+    assert scores["modes_covered"] >= 990 and scores["kl_to_uniform"] < 0.1
