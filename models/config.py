@@ -65,6 +65,13 @@ class DCGANConfig(_ArchConfig):
     g_width: int = Field(64, ge=4, le=1024, description="G's channel width (ngf).")
     d_width: int = Field(64, ge=4, le=1024, description="D's channel width (ndf).")
     d_batchnorm: bool = Field(True, description="Batch norm in D (turn off for wgan-gp).")
+    extra_layers: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="3x3 stride-1 conv layers added at half the image size: in G before its "
+        "output layer, in D after its input layer (the n_extra_layers of the WGAN code).",
+    )
 
     @model_validator(mode="after")
     def _size_has_a_stride_2_path(self) -> DCGANConfig:

@@ -38,6 +38,13 @@ class DCGANGenerator(nn.Module):
                 nn.ReLU(inplace=True),
             ]
             width //= 2
+        for _ in range(cfg.extra_layers):
+            # g_width x size/2 -> the same: depth without changing the size
+            layers += [
+                nn.Conv2d(width, width, 3, 1, 1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
         # g_width x size/2 -> channels x size x size, in [-1, 1]
         layers += [nn.ConvTranspose2d(width, cfg.channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -59,6 +66,12 @@ class DCGANDiscriminator(nn.Module):
             nn.LeakyReLU(0.2, inplace=True),
         ]
         width = cfg.d_width
+        for _ in range(cfg.extra_layers):
+            # d_width x size/2 -> the same
+            layers.append(sn(nn.Conv2d(width, width, 3, 1, 1, bias=False)))
+            if cfg.d_batchnorm:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
         for _ in range(k - 1):
             layers.append(sn(nn.Conv2d(width, width * 2, 4, 2, 1, bias=False)))
             if cfg.d_batchnorm:

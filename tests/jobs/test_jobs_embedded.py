@@ -111,7 +111,7 @@ def test_embedded_default_runs_everything_and_stops_cleanly(tmp_path: Path) -> N
             "a demo job to run",
             interval=0.5,
         )
-        assert {j["name"] for j in listing["jobs"]} == {"ring-8-demo", "digits-demo"}
+        assert {j["name"] for j in listing["jobs"]} == {"mnist-demo", "ring-8-demo", "digits-demo"}
         children = _descendants(process.pid)
         commands = " ".join(children.values())
         assert "redis-server" in commands and "service.jobs.worker" in commands
@@ -121,7 +121,8 @@ def test_embedded_default_runs_everything_and_stops_cleanly(tmp_path: Path) -> N
         # A second start finds its records again (AOF) and queues no second demo.
         process = _start(tmp_path, port, log)
         listing = wait_for(jobs, 120, "the embedded service to restart", interval=0.5)
-        assert sorted(j["name"] for j in listing["jobs"]) == ["digits-demo", "ring-8-demo"]
+        names = sorted(j["name"] for j in listing["jobs"])
+        assert names == ["digits-demo", "mnist-demo", "ring-8-demo"]
         running = [j for j in listing["jobs"] if j["state"] in ("running", "queued")]
         assert running, "the interrupted demo job was lost"
         children = _descendants(process.pid)
