@@ -1,8 +1,9 @@
 """Image quality of the mnist-5k and digits presets, and Stacked MNIST's mode count.
 
 Each trial trains a dataset's preset (training/presets.py) on the `:train` split with its own
-seed, one torch thread, and scores the published EMA generator with the evaluation package
-(classifier trained on the same split, scored against the held-out split):
+seed (one torch thread by default, two trials at a time), and scores the published EMA
+generator with the evaluation package (its classifier trained on the same split, the scores
+taken against the held-out split):
 
 - mnist-5k, digits: Fréchet distance in the classifier's features beside the real train-vs-
   held-out floor, class KL to uniform, mean confidence beside the real images', and the Parzen
@@ -11,7 +12,7 @@ seed, one torch thread, and scores the published EMA generator with the evaluati
   stacked data and PacGAN (Lin et al., 2018) Table 3.
 
     python benchmarks/quality_images.py                       # 3 trials each, all three sets
-    python benchmarks/quality_images.py --datasets mnist-5k:train --trials 1 --jobs 1
+    python benchmarks/quality_images.py --datasets mnist-5k:train --jobs 1 --threads 2
     python benchmarks/quality_images.py --grid docs/mnist-5k-samples.png   # + README picture
 
 Targets (2 CPU cores, <= 30 minutes per run): mnist-5k FD <= 3 x floor, class KL <= 0.02,
@@ -44,10 +45,12 @@ PACGAN_STACKED = (  # PacGAN Table 3 (VEEGAN's Stacked MNIST setup): modes, KL
 WALL_LIMIT_S = 30 * 60
 
 
-def run_trial(dataset: str, seed: int, steps: int | None, overrides: dict, grid: str) -> dict:
+def run_trial(
+    dataset: str, seed: int, steps: int | None, overrides: dict, grid: str, threads: int
+) -> dict:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     from models.checkpoint import list_checkpoints, load_generator
     from training.config import TrainConfig
     from training.loop import train
@@ -167,7 +170,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=3, help="Trials (seeds) per dataset.")
     parser.add_argument("--steps", type=int, default=None, help="Override the preset's steps.")
-    parser.add_argument("--jobs", type=int, default=2, help="Trials run in parallel (1 thread).")
+    parser.add_argument("--jobs", type=int, default=2, help="Trials run in parallel.")
+    parser.add_argument("--threads", type=int, default=1, help="Torch threads per trial.")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--grid", default="", help="Write the first mnist-5k trial's 8x8 grid.")
@@ -187,7 +191,7 @@ def main() -> None:
         print(f"{name} classifier: held-out accuracy {clf.accuracy:.4f}, sha256 {clf.sha256[:16]}")
     work = [
         (d, seed, args.steps, overrides,
-         args.grid if d.startswith("mnist") and seed == args.first_seed else "")
+         args.grid if d.startswith("mnist") and seed == args.first_seed else "", args.threads)
         for d in args.datasets
         for seed in range(args.first_seed, args.first_seed + args.trials)
     ]  # fmt: skip

@@ -208,6 +208,9 @@ def _rough_activations(config: TrainConfig, arch: MLPConfig | DCGANConfig) -> in
         g_floats = sum(arch.g_width * 2 ** (k - 1 - i) * s * s * 2 for i, s in enumerate(sizes))
         g_floats += arch.channels * arch.image_size**2
         d_floats = sum(arch.d_width * 2**i * s * s * 2 for i, s in enumerate(reversed(sizes)))
+        half = (arch.image_size // 2) ** 2  # extra layers keep size/2 at the base width
+        g_floats += arch.extra_layers * arch.g_width * half * 2
+        d_floats += arch.extra_layers * arch.d_width * half * 2
     d_passes = 2 + 2 * (config.loss == "wgan-gp") + 2 * (config.r1_gamma > 0)
     return config.batch_size * FLOAT_BYTES * max(d_passes * d_floats, g_floats + d_floats)
 

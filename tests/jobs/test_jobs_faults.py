@@ -130,7 +130,8 @@ def test_a_job_out_of_memory_fails_cleanly_and_the_worker_lives_on(stack: Stack)
     if stack.worker is not None:
         stack.worker.stop()
     worker = stack.start_worker(GAN_MAX_JOB_MEMORY_MB="16")
-    big = {"dataset": "digits", "image_size": 64, "batch_size": 1024, "steps": 5}
+    big = {"dataset": "digits", "image_size": 64, "batch_size": 1024, "steps": 5,
+           "arch_config": {"g_width": 64, "d_width": 64, "extra_layers": 0}}  # fmt: skip
     job_id = stack.submit(**big)["id"]
     failed = stack.wait_state(job_id, {"succeeded", "failed", "cancelled"}, 300)
     assert failed["state"] == "failed"

@@ -14,6 +14,8 @@ import pytest
 from conftest import ROOT, Stack
 from PIL import Image
 
+from training.datasets import KNOWN_DATASETS
+
 pytestmark = [pytest.mark.e2e]
 
 THREADS = {"OMP_NUM_THREADS": "1"}  # a CPU run is bit-identical only at one thread count
@@ -157,7 +159,9 @@ def test_bad_bodies_and_queries_on_the_job_routes_are_4xx_naming_the_field(stack
 
 def test_the_presets_listed_are_what_a_job_on_the_dataset_trains(stack: Stack) -> None:
     presets = {p["dataset"]: p for p in stack.client.get("/train-jobs/presets").json()["presets"]}
-    assert set(presets) == {"gaussian-1d", "ring-8", "grid-25", "digits", "mnist-5k"}
+    assert set(presets) == set(KNOWN_DATASETS)
+    assert presets["mnist-5k:train"]["arch_config"] == presets["mnist-5k"]["arch_config"]
+    assert presets["stacked-mnist"]["arch_config"]["pack"] == 2
     ring = presets["ring-8"]
     assert ring["recipe"]["batch_size"] == 256 and ring["arch_config"]["g_layers"] == 6
     assert "ring" in ring["about"] or "2-D" in ring["about"]
