@@ -20,11 +20,10 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from evaluation.evaluator import Scorer, scorer_for
 from models.atomic import atomic_write_text
 from models.checkpoint import list_checkpoints, version_stem
 from models.config import DCGANConfig, MLPConfig
@@ -40,6 +39,9 @@ from training.plots import append_jsonl
 from training.presets import resolve_config
 from training.progress import ProgressCallback, ProgressReport, StopCallback
 from training.state import capture_rng, load_state, restore_rng, resume_path, save_state
+
+if TYPE_CHECKING:
+    from evaluation.evaluator import Scorer
 
 # Resuming with any of these changed would load state into a different experiment.
 _MUST_MATCH = ("dataset", "arch", "arch_config", "loss", "optimizer", "image_size", "channels")
@@ -407,6 +409,8 @@ class Run:
         """The image-quality scorer for a labelled set, built at the first checkpoint (it may
         train and cache the evaluation classifier once per machine)."""
         if self._scorer_cache is None:
+            from evaluation.evaluator import scorer_for  # scipy and the classifier, only here
+
             self._scorer_cache = (scorer_for(self.dataset.spec, self.dataset.sample_shape),)
         return self._scorer_cache[0]
 
