@@ -58,6 +58,7 @@ COPY scripts/healthcheck.py /usr/local/bin/gan-healthcheck
 COPY models/ models/
 COPY training/ training/
 COPY service/ service/
+COPY evaluation/ evaluation/
 RUN python -m compileall -q /app
 USER ${APP_UID}:${APP_UID}
 EXPOSE 8000

@@ -370,6 +370,19 @@ def test_dockerignore_keeps_local_state_and_secrets_out() -> None:
         assert not dockerignored(path, patterns), path
 
 
+
+def test_the_image_holds_every_package_the_project_installs(dockerfile: str) -> None:
+    """A package left out of the image fails only when a worker first imports it."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    includes = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = sorted({pattern.rstrip("*") for pattern in includes})
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    for package in packages:
+        assert (ROOT / package / "__init__.py").is_file(), package
+        assert f"COPY {package}/ {package}/" in dockerfile, package
+        assert not dockerignored(f"{package}/__init__.py", patterns), package
+
 # ---- the helper scripts the image uses ------------------------------------------------------
 
 
