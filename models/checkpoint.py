@@ -55,6 +55,9 @@ class CheckpointMeta(BaseModel):
     output_kind: Literal["image", "vector"]
     output_shape: list[int]
     dataset: str
+    classes: list[str] = Field(
+        default_factory=list, description="Class names by label index (conditional models)."
+    )
     step: int = Field(ge=0)
     loss: str
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
@@ -92,6 +95,7 @@ def save_generator(
     loss: str,
     hyperparameters: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
+    classes: list[str] | tuple[str, ...] = (),
 ) -> tuple[Path, CheckpointMeta]:
     """Publish `generator` as version `step` of model `name`. Returns the JSON path and meta."""
     validate_model_name(name)
@@ -107,6 +111,7 @@ def save_generator(
         output_kind=arch.output_kind,
         output_shape=list(arch.output_shape),
         dataset=dataset,
+        classes=list(classes),
         step=step,
         loss=loss,
         hyperparameters=_json_safe(hyperparameters or {}),
@@ -138,6 +143,12 @@ def read_meta(meta_path: Path) -> CheckpointMeta:
         raise CheckpointError(f"{meta_path}: metadata field {where!r}: {first['msg']}") from None
     if list(meta.arch.output_shape) != meta.output_shape or meta.arch.z_dim != meta.z_dim:
         raise CheckpointError(f"{meta_path}: output_shape or z_dim disagrees with the arch config")
+    if len(meta.classes) != meta.arch.num_classes:
+        raise CheckpointError(
+            f"{meta_path}: {len(meta.classes)} class names for {meta.arch.num_classes} classes"
+        )
+    if len(set(meta.classes)) != len(meta.classes) or not all(meta.classes):
+        raise CheckpointError(f"{meta_path}: class names must be distinct and non-empty")
     if Path(meta.weights_file).name != meta.weights_file:
         raise CheckpointError(f"{meta_path}: weights_file must be a bare file name")
     return meta

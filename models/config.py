@@ -15,6 +15,19 @@ class _ArchConfig(BaseModel):
         1, ge=1, le=16, description="PacGAN packing: D judges this many samples at once."
     )
     spectral_norm: bool = Field(False, description="Spectral normalization on D's layers.")
+    num_classes: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="Classes G and D are conditioned on (0 = unconditional): a class embedding "
+        "beside z in G, a projection discriminator.",
+    )
+
+    @model_validator(mode="after")
+    def _conditional_packs_one(self) -> _ArchConfig:
+        if self.num_classes > 0 and self.pack > 1:
+            raise ValueError("a conditional network cannot pack samples: set pack to 1")
+        return self
 
 
 class MLPConfig(_ArchConfig):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.conditioning import LabelInput, Projection, check_labels
 from models.config import DCGANConfig, dcgan_upsamplings
 
 
@@ -24,9 +25,12 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         k = dcgan_upsamplings(cfg.image_size)
         width = cfg.g_width * 2 ** (k - 1)
+        self.num_classes = cfg.num_classes
+        self.label_input = LabelInput(cfg.num_classes) if cfg.num_classes else None
+        width_in = cfg.z_dim + (self.label_input.embed.embedding_dim if self.label_input else 0)
         layers: list[nn.Module] = [
-            # z as a 1x1 map -> (g_width * 2**(k-1)) x base x base
-            nn.ConvTranspose2d(cfg.z_dim, width, cfg.base_size, 1, 0, bias=False),
+            # z (and the class embedding) as a 1x1 map -> (g_width * 2**(k-1)) x base x base
+            nn.ConvTranspose2d(width_in, width, cfg.base_size, 1, 0, bias=False),
             nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
         ]
@@ -51,8 +55,10 @@ class DCGANGenerator(nn.Module):
         self.z_dim = cfg.z_dim
         self.apply(init_dcgan_weights)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))  # (B, C, H, W)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_labels(labels, self.num_classes, z.shape[0])
+        x = self.label_input(z, labels) if self.label_input is not None else z
+        return self.net(x.view(x.shape[0], -1, 1, 1))  # (B, C, H, W)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -83,8 +89,15 @@ class DCGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.pack = cfg.pack
         self.apply(init_dcgan_weights)
+        self.num_classes = cfg.num_classes
+        features = width * cfg.base_size**2
+        self.projection = Projection(cfg.num_classes, features) if cfg.num_classes else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         b, c, h, w = x.shape
         x = x.reshape(b // self.pack, self.pack * c, h, w)  # PacGAN: packs stacked on channels
-        return self.net(x).view(-1)  # (B / pack,) unscaled logits
+        check_labels(labels, self.num_classes, x.shape[0])
+        if self.projection is None:
+            return self.net(x).view(-1)  # (B / pack,) unscaled logits
+        features = self.net[:-1](x)  # (B, width, base, base)
+        return self.net[-1](features).view(-1) + self.projection(features, labels)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.conditioning import LabelInput, Projection, check_labels
 from models.config import MLPConfig
 
 
@@ -25,8 +26,10 @@ class Maxout(nn.Module):
 class MLPGenerator(nn.Module):
     def __init__(self, cfg: MLPConfig) -> None:
         super().__init__()
+        self.num_classes = cfg.num_classes
+        self.label_input = LabelInput(cfg.num_classes) if cfg.num_classes else None
         layers: list[nn.Module] = []
-        width_in = cfg.z_dim
+        width_in = cfg.z_dim + (self.label_input.embed.embedding_dim if self.label_input else 0)
         for _ in range(cfg.g_layers):
             layers.append(nn.Linear(width_in, cfg.g_hidden))
             if cfg.g_batchnorm:
@@ -41,8 +44,10 @@ class MLPGenerator(nn.Module):
         shortcut = cfg.g_shortcut_gain * torch.eye(cfg.data_dim, cfg.z_dim)  # (data_dim, z)
         self.shortcut = nn.Parameter(shortcut) if cfg.g_shortcut_gain > 0 else None
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        out = self.net(z)  # (B, data_dim), unbounded
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        check_labels(labels, self.num_classes, z.shape[0])
+        x = self.label_input(z, labels) if self.label_input is not None else z
+        out = self.net(x)  # (B, data_dim), unbounded
         if self.shortcut is not None:
             out = out + z @ self.shortcut.T
         return out
@@ -65,7 +70,13 @@ class MLPDiscriminator(nn.Module):
         layers.append(sn(nn.Linear(width_in, 1)))
         self.net = nn.Sequential(*layers)
         self.pack = cfg.pack
+        self.num_classes = cfg.num_classes
+        self.projection = Projection(cfg.num_classes, width_in) if cfg.num_classes else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         x = x.reshape(x.shape[0] // self.pack, -1)  # (B / pack, pack * data_dim)
-        return self.net(x).squeeze(1)  # (B / pack,) unscaled logits
+        check_labels(labels, self.num_classes, x.shape[0])
+        if self.projection is None:
+            return self.net(x).squeeze(1)  # (B / pack,) unscaled logits
+        h = self.net[:-1](x)  # (B, d_hidden)
+        return self.net[-1](h).squeeze(1) + self.projection(h, labels)
