@@ -1,6 +1,7 @@
 """Dynamic batching, counted in samples, on the one thread that owns the device.
 
-Requests arrive as `Job`s: a version ref and their z, drawn before batching. The device
+Requests arrive as `Job`s: a version ref and their rows (z, drawn before batching, and a
+conditional model's label as a last column, so it cannot be mixed up with others). The device
 thread takes rows from the queue, oldest job first, only rows of one version per batch, up to
 `max_batch` rows. A job larger than a batch is spread over several.
 
@@ -64,7 +65,7 @@ COST_WINDOW_S = 0.25  # busy seconds between two measurements of the cost per sa
 @dataclass(eq=False)
 class Job:
     ref: str
-    z: np.ndarray  # (n, z_dim) float32, already truncated
+    z: np.ndarray  # (n, width) float32: z, already truncated, and a conditional model's label
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
     request_id: str = "-"
@@ -414,9 +415,10 @@ class Batcher:
         z = np.concatenate([job.z[first : first + count] for job, first, count in slices])
         parts = []
         for start in range(0, rows, model.calibration.max_rows):
-            chunk = z[start : start + model.calibration.max_rows]  # (k, z_dim)
+            chunk = z[start : start + model.calibration.max_rows]  # (k, width)
             bucket = model.calibration.bucket_for(len(chunk))
-            padded = np.zeros((bucket, model.meta.z_dim), dtype=np.float32)  # (bucket, z_dim)
+            # (bucket, width); a padding row of a conditional model is class 0, a valid one
+            padded = np.zeros((bucket, model.input_width), dtype=np.float32)
             padded[: len(chunk)] = chunk
             with torch.inference_mode():
                 x = model.module(torch.from_numpy(padded).to(model.device))[: len(chunk)]

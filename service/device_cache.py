@@ -2,10 +2,11 @@
 leaving first.
 
 `acquire` (called only by the device thread, service/batcher.py) loads a version on demand:
-weights from the catalog's verified checkpoint, batch norm folded, exact batch sizes
-calibrated (service/inference.py). A request is pinned to a concrete version when it is
-admitted, and a device batch holds its own reference to the generator, so neither a new
-version nor an eviction can break a request in flight. Other threads only ask what is loaded,
+weights from the catalog's verified checkpoint, batch norm folded, a conditional generator
+wrapped to read its label from its row, exact batch sizes calibrated (service/inference.py).
+A request is pinned to a concrete version when it is admitted, and a device batch holds its
+own reference to the generator, so neither a new version nor an eviction can break a request
+in flight. Other threads only ask what is loaded,
 or `discard` versions the catalog no longer serves.
 """
 
@@ -23,7 +24,7 @@ import torch
 from models.checkpoint import CheckpointError, CheckpointMeta, load_generator
 from service.catalog import ModelCatalog
 from service.errors import ModelUnavailable, VersionRefused
-from service.inference import Calibration, calibrate, optimize_generator
+from service.inference import Calibration, calibrate, serving_module
 from service.metrics import ServiceMetrics
 
 log = logging.getLogger("service.device_cache")
@@ -45,6 +46,11 @@ class LoadedModel:
     @property
     def kind(self) -> Literal["image", "vector"]:
         return self.meta.output_kind
+
+    @property
+    def input_width(self) -> int:
+        """Columns of one device row: z, plus the class index for a conditional model."""
+        return self.meta.z_dim + (1 if self.meta.arch.num_classes else 0)
 
 
 class DeviceCache:
@@ -107,8 +113,11 @@ class DeviceCache:
             reason = self.catalog.refuse(ref, str(exc))
             log.warning("checkpoint %s refused on load: %s", ref, exc)
             raise VersionRefused(f"{ref} was refused: {reason}") from None
-        module = optimize_generator(generator)
-        calibration = calibrate(module, meta.z_dim, self.max_batch, self.device)
+        classes = meta.arch.num_classes
+        module = serving_module(generator, meta.z_dim, classes)
+        calibration = calibrate(
+            module, meta.z_dim, self.max_batch, self.device, num_classes=classes
+        )
         model = LoadedModel(meta, module, calibration, self.device)
         with self._lock:
             self._loaded[ref] = model

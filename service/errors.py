@@ -37,12 +37,15 @@ class ServiceError(Exception):
 
 
 class FieldError(ServiceError):
+    """`field` is dotted ("labels.3"); `location` is where it was sent: body, query or path."""
+
     status = 422
 
-    def __init__(self, field: str, value: Any, message: str) -> None:
+    def __init__(self, field: str, value: Any, message: str, location: str = "body") -> None:
         super().__init__(message)
         self.field = field
         self.value = value
+        self.location = location
 
 
 class NoModelPublished(ServiceError):
@@ -153,5 +156,5 @@ def clean_errors(errors: Any) -> list[dict[str, Any]]:
 
 
 def field_error_detail(exc: FieldError) -> list[dict[str, Any]]:
-    loc = ["body", *exc.field.split(".")] if exc.field else ["body"]
+    loc = [exc.location, *exc.field.split(".")] if exc.field else [exc.location]
     return [{"loc": loc, "msg": str(exc), "type": "value_error", "input": json_safe(exc.value)}]

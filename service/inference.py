@@ -3,8 +3,12 @@
 Speed: batch norm in eval mode is an affine map per channel, so it is folded into the
 (transposed) convolution or linear layer before it; image generators run channels-last.
 
+A conditional generator runs as `LabelColumns`: its rows are z with the class index appended
+as a last float column (models.conditioning.label_column_input), so a label travels with its
+z through the batcher, its padding and its calibration.
+
 Exactness: the service promises that a sample's bytes depend only on (model version, seed,
-index), never on what else shared its device batch. Matrix kernels may pick a different
+index, label), never on what else shared its device batch. Matrix kernels may pick a different
 blocking, and so a different summation order, for a different number of rows (measured on
 this project's CPU: an MLP gives different last bits for 1..15 rows than for 64). So the
 device always runs one of a few fixed batch sizes ("buckets", padded with zero rows), and
@@ -24,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.conditioning import label_column_input
 from models.latent import latent_batch
 
 log = logging.getLogger("service.inference")
@@ -102,6 +107,35 @@ def optimize_generator(
     return fast.eval()
 
 
+class LabelColumns(nn.Module):
+    """A conditional generator called on rows (B, z_dim + 1) whose last column is the class
+    index: the device module of a conditional model."""
+
+    def __init__(self, generator: nn.Module, z_dim: int) -> None:
+        super().__init__()
+        self.generator = generator
+        self.z_dim = z_dim
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        z, labels = label_column_input(self.z_dim, rows)  # (B, z_dim), (B,) int64
+        return self.generator(z, labels)
+
+
+def serving_module(generator: nn.Module, z_dim: int, num_classes: int) -> nn.Module:
+    """What the device runs: the optimized generator, wrapped in LabelColumns when it is
+    conditional (its input rows are then z_dim + 1 wide)."""
+    fast = optimize_generator(generator)
+    return LabelColumns(fast, z_dim).eval() if num_classes else fast
+
+
+def input_rows(z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    """The device rows: z (n, z_dim) as it is, or with the labels (n,) appended as a last
+    float column, (n, z_dim + 1). Class indices (< 1000) are exact in float32."""
+    if labels is None:
+        return z
+    return np.concatenate([z, labels.astype(np.float32)[:, None]], axis=1)
+
+
 def bucket_ladder(max_batch: int) -> list[int]:
     """1, 2, 4, ... up to max_batch, plus max_batch and REFERENCE_BATCH."""
     top = max(max_batch, REFERENCE_BATCH)
@@ -109,15 +143,21 @@ def bucket_ladder(max_batch: int) -> list[int]:
     return sorted(powers | {max_batch, REFERENCE_BATCH})
 
 
-def calibrate(module: nn.Module, z_dim: int, max_batch: int, device: torch.device) -> Calibration:
+def calibrate(
+    module: nn.Module, z_dim: int, max_batch: int, device: torch.device, *, num_classes: int = 0
+) -> Calibration:
     """Warm up, then keep the bucket sizes that reproduce the reference batch bit for bit.
+    A conditional module (`num_classes` > 0) is calibrated on its own rows: z beside the
+    labels 0, 1, ... in turn; its zero padding rows are class 0.
 
     The reference is a batch of REFERENCE_BATCH rows whatever GAN_MAX_BATCH_SIZE is, so
     replicas with different batch settings still agree. Buckets above max_batch are kept only
     when nothing smaller up to max_batch is exact (rows per batch never exceed max_batch; a
     bucket may be larger than its rows: the rest is zero padding).
     """
-    z = torch.from_numpy(latent_batch(CALIBRATION_SEED, 0, REFERENCE_BATCH, z_dim)).to(device)
+    z = latent_batch(CALIBRATION_SEED, 0, REFERENCE_BATCH, z_dim)  # (REFERENCE_BATCH, z_dim)
+    labels = np.arange(REFERENCE_BATCH) % num_classes if num_classes else None
+    z = torch.from_numpy(input_rows(z, labels)).to(device)  # (REFERENCE_BATCH, width)
 
     def run(x: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -139,7 +179,7 @@ def calibrate(module: nn.Module, z_dim: int, max_batch: int, device: torch.devic
     # Rows per batch stop at max_batch; one bucket at or above it is all that is needed.
     cap = next((b for b in kept if b >= max_batch), kept[-1])
     buckets = tuple(b for b in kept if b <= cap)
-    batch = torch.zeros(buckets[-1], z_dim, device=device)  # (bucket, z_dim)
+    batch = torch.zeros(buckets[-1], z.shape[1], device=device)  # (bucket, width)
     start = time.perf_counter()
     run(batch)
     return Calibration(buckets, exact, time.perf_counter() - start)
@@ -157,7 +197,7 @@ def _bucket_is_exact(run, z: torch.Tensor, reference: torch.Tensor, size: int) -
     for trial in range(trials):
         rows = size if trial % 2 == 0 else max(1, (size + 1) // 2)  # full, then half-padded
         pick = torch.from_numpy(rng.integers(0, z.shape[0], rows)).to(z.device)  # (rows,)
-        batch = torch.zeros(size, *z.shape[1:], dtype=z.dtype, device=z.device)  # (size, z_dim)
+        batch = torch.zeros(size, *z.shape[1:], dtype=z.dtype, device=z.device)  # (size, width)
         batch[:rows] = z[pick]
         if not torch.equal(run(batch)[:rows], reference[pick]):
             return False

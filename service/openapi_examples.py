@@ -79,6 +79,13 @@ SAMPLE_OK = {
                 "model": "digits@2000", "sha256": "9a0b…", "seed": 42, "offset": 0, "n": 1,
                 "samples": [{"index": 0, "seed": 42, "media_type": "image/png",
                              "png_base64": "iVBORw0KGgo…"}]}},
+            "conditional": {"summary": "format json, conditional model", "value": {
+                "model": "digits-cond@2000", "sha256": "7c1d…", "seed": 42, "offset": 0,
+                "n": 2, "labels": ["7", "7"],
+                "samples": [{"index": 0, "seed": 42, "media_type": "image/png",
+                             "png_base64": "iVBORw0KGgo…"},
+                            {"index": 1, "seed": 42, "media_type": "image/png",
+                             "png_base64": "iVBORw0KGgo…"}]}},
             "points": {"summary": "vector model (2-D mixture)", "value": {
                 "model": "ring-8@3000", "sha256": "5e6f…", "seed": 1, "offset": 0, "n": 2,
                 "points": [[0.98, 0.03], [-0.71, 0.7]]}},
@@ -96,6 +103,12 @@ SAMPLE_REQUEST_BODY = {
                     "value": {"n": 1, "seed": 7, "offset": 3, "truncation": 0.7}},
             "points": {"summary": "256 points of a 2-D model",
                        "value": {"n": 256, "seed": 1, "model": "ring-8", "format": "json"}},
+            "sevens": {"summary": "sixteen sevens, seed 42 (a conditional model)",
+                       "value": {"n": 16, "seed": 42, "model": "digits-cond", "label": "7",
+                                 "format": "grid"}},
+            "classes": {"summary": "one class per sample, by index or by name",
+                        "value": {"n": 3, "seed": 1, "model": "digits-cond",
+                                  "labels": [0, "1", 2], "format": "zip"}},
         },
     }},
 }  # fmt: skip
@@ -124,6 +137,9 @@ WALK_REQUEST_BODY = {
             "zip": {"summary": "8 frames between neighbouring samples, as PNGs",
                     "value": {"model": "digits", "seed_a": 7, "index_a": 3, "seed_b": 7,
                               "index_b": 4, "steps": 8, "method": "lerp", "format": "zip"}},
+            "class": {"summary": "a walk among threes (a conditional model)",
+                      "value": {"model": "digits-cond", "seed_a": 1, "seed_b": 2, "steps": 16,
+                                "label": 3}},
         },
     }},
 }  # fmt: skip
@@ -177,7 +193,10 @@ _VERSION_EXAMPLE = {
         "z_dim": 100,
         "metrics": {},
         "weights_sha256": "9a0b…",
+        "classes": [],
     },
+    "conditional": False,
+    "classes": [],
 }
 _REFUSED_EXAMPLE = {
     "ref": "digits@2500",
@@ -187,6 +206,8 @@ _REFUSED_EXAMPLE = {
     "loaded": False,
     "device_batch_sizes": None,
     "meta": None,
+    "conditional": None,
+    "classes": [],
     "refused_reason": ".../00002500.safetensors: sha256 3f1c… does not match the "
     "metadata's 9a0b… (truncated or tampered)",
 }

@@ -7,7 +7,8 @@ the admission bound from the moment they are admitted, and it closes when the re
 been sent (`ticket.keep_until_sent()`), or when the `with` block ends without a response.
 
 z is drawn here, per request, from (seed, offset + i) alone (models.latent) before any
-batching, so what else shares a device batch cannot change a sample.
+batching, so what else shares a device batch cannot change a sample. A conditional model's
+label (service.labels) is appended to each z as a last column, so it rides beside its z.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.latent import MAX_SEED, interpolate, latent_batch, truncate
-from service import encoding
+from service import encoding, labels
 from service.batcher import Arrival, Batcher, Job
 from service.catalog import ModelCatalog, VersionEntry
 from service.errors import FieldError, RequestTimedOut
+from service.inference import input_rows
 from service.metrics import ServiceMetrics
 from service.schemas import InterpolateRequest, SampleRequest
 from service.settings import Settings
@@ -41,6 +43,17 @@ _ACCEPT = {
     "application/octet-stream": "npy",
 }
 _INLINE_Z = 64  # larger z draws run in the pool, not on the event loop
+
+
+@dataclass
+class Plan:
+    """What a checked sample request runs: its version, response format, seed and the class
+    index of each sample ((n,) int64; None for an unconditional model)."""
+
+    entry: VersionEntry
+    fmt: str
+    seed: int
+    labels: np.ndarray | None
 
 
 @dataclass
@@ -107,18 +120,20 @@ class Sampler:
         """The encoded samples, or None when the client went away first. Raises FieldError,
         QueueFull (429: the predicted wait does not fit), RequestTimedOut and the catalog's
         errors."""
-        entry, fmt, seed = self.check(req, accept)
+        plan = self.check(req, accept)
         self.batcher.admit(ticket.arrival, req.n)
-        samples = await self.generate(req, entry, seed, request_id, disconnected, ticket.arrival)
+        samples = await self.generate(req, plan, request_id, disconnected, ticket.arrival)
         if samples is None:
             return None
-        return await self.encode(samples, entry, fmt, seed, req.offset, req.scale, req.padding)
+        return await self.encode(samples, plan, req.offset, req.scale, req.padding)
 
-    def check(self, req: SampleRequest, accept: str | None) -> tuple[VersionEntry, str, int]:
-        """The version, the response format and the seed, or the field that is wrong."""
+    def check(self, req: SampleRequest, accept: str | None) -> Plan:
+        """The version, the response format, the seed and the labels, or the field that is
+        wrong."""
         limit = self.settings.max_samples_per_request
         if req.n > limit:
             raise FieldError("n", req.n, f"n must be at most {limit} (GAN_MAX_SAMPLES_PER_REQUEST)")
+        labels.check_label_fields(req.label, req.labels, req.n)
         entry = self.catalog.resolve(req.model)
         assert entry.meta is not None
         fmt = req.format or self._from_accept(accept, req.n, entry.meta.output_kind)
@@ -136,8 +151,9 @@ class Sampler:
                 raise FieldError(
                     option, getattr(req, option), f"{option} applies to format grid only"
                 )
+        classes = labels.sample_labels(entry.meta, req)
         seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED + 1)
-        return entry, fmt, seed
+        return Plan(entry, fmt, seed, classes)
 
     @staticmethod
     def _from_accept(accept: str | None, n: int, kind: str) -> str:
@@ -154,33 +170,32 @@ class Sampler:
     async def generate(
         self,
         req: SampleRequest,
-        entry: VersionEntry,
-        seed: int,
+        plan: Plan,
         request_id: str,
         disconnected: Callable[[], Awaitable[None]],
         arrival: Arrival | None = None,
     ) -> np.ndarray | None:
         """The samples as an array, or None when the client went away first."""
-        assert entry.meta is not None
-        args = (seed, req.offset, req.n, entry.meta.z_dim, req.truncation)
+        assert plan.entry.meta is not None
+        args = (plan.seed, req.offset, req.n, plan.entry.meta.z_dim, req.truncation, plan.labels)
         if req.n <= _INLINE_Z:
-            z = _draw_z(*args)
+            rows = _draw_rows(*args)
         else:
-            z = await asyncio.get_running_loop().run_in_executor(self.pool, _draw_z, *args)
-        return await self._run(z, entry, request_id, disconnected, arrival)
+            rows = await asyncio.get_running_loop().run_in_executor(self.pool, _draw_rows, *args)
+        return await self._run(rows, plan.entry, request_id, disconnected, arrival)
 
     async def _run(
         self,
-        z: np.ndarray,
+        rows: np.ndarray,
         entry: VersionEntry,
         request_id: str,
         disconnected: Callable[[], Awaitable[None]],
         arrival: Arrival | None,
     ) -> np.ndarray | None:
-        """z (n, z_dim) through the device, or None when the client went away first."""
+        """Rows (n, width) through the device, or None when the client went away first."""
         loop = asyncio.get_running_loop()
         started = time.monotonic()
-        job = Job(entry.ref, z, loop.create_future(), loop, request_id)
+        job = Job(entry.ref, rows, loop.create_future(), loop, request_id)
         self.batcher.submit(job, arrival)  # QueueFull -> 429
         gone = asyncio.ensure_future(disconnected())
         timeout = self.settings.request_timeout_s - (time.monotonic() - started)
@@ -229,6 +244,7 @@ class Sampler:
             raise FieldError(
                 "format", fmt, f"{entry.ref} makes points, not images: use format json or npy"
             )
+        label = labels.walk_label(entry.meta, req)
         self.batcher.admit(ticket.arrival, req.steps)
         z_dim = entry.meta.z_dim
         ends = (
@@ -238,19 +254,28 @@ class Sampler:
         z = interpolate(ends[0][0], ends[1][0], req.steps, req.method)  # (steps, z_dim)
         if req.truncation != 1.0:
             z = truncate(z, req.truncation)
-        frames = await self._run(z, entry, request_id, disconnected, ticket.arrival)
+        walk_labels = None if label is None else np.full(req.steps, label, np.int64)
+        rows = input_rows(z, walk_labels)  # (steps, width)
+        frames = await self._run(rows, entry, request_id, disconnected, ticket.arrival)
         if frames is None:
             return None
-        return await self._encode_walk(frames, entry, fmt, req)
+        return await self._encode_walk(frames, entry, fmt, req, label)
 
     async def _encode_walk(
-        self, frames: np.ndarray, entry: VersionEntry, fmt: str, req: InterpolateRequest
+        self,
+        frames: np.ndarray,
+        entry: VersionEntry,
+        fmt: str,
+        req: InterpolateRequest,
+        label: int | None,
     ) -> Encoded:
         assert entry.meta is not None
         loop = asyncio.get_running_loop()
         header = {"model": entry.ref, "sha256": entry.meta.weights_sha256, "method": req.method,
                   "steps": req.steps, "a": {"seed": req.seed_a, "index": req.index_a},
                   "b": {"seed": req.seed_b, "index": req.index_b}}  # fmt: skip
+        if label is not None:
+            header["label"] = entry.meta.classes[label]
         level = self.settings.png_compress_level
         if fmt == "npy":
             body = encoding.npy(frames)
@@ -275,19 +300,20 @@ class Sampler:
     async def encode(
         self,
         samples: np.ndarray,
-        entry: VersionEntry,
-        fmt: str,
-        seed: int,
+        plan: Plan,
         offset: int,
         scale: int | None = None,
         padding: int | None = None,
     ) -> Encoded:
+        entry, fmt, seed = plan.entry, plan.fmt, plan.seed
         assert entry.meta is not None
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         level = self.settings.png_compress_level
         header = {"model": entry.ref, "sha256": entry.meta.weights_sha256, "seed": seed,
                   "offset": offset, "n": int(samples.shape[0])}  # fmt: skip
+        if plan.labels is not None:
+            header["labels"] = labels.names(entry.meta, plan.labels)  # sample i's class name
         if entry.meta.output_kind == "vector":
             body = encoding.points_json(samples, header) if fmt == "json" else encoding.npy(samples)
         elif fmt in ("png", "jpeg", "webp"):
@@ -334,6 +360,9 @@ class Sampler:
         return [f for chunk in done for f in chunk]
 
 
-def _draw_z(seed: int, offset: int, n: int, z_dim: int, psi: float) -> np.ndarray:
+def _draw_rows(
+    seed: int, offset: int, n: int, z_dim: int, psi: float, classes: np.ndarray | None
+) -> np.ndarray:
     z = latent_batch(seed, offset, n, z_dim)  # (n, z_dim), a pure function of (seed, index)
-    return truncate(z, psi) if psi != 1.0 else z
+    z = truncate(z, psi) if psi != 1.0 else z
+    return input_rows(z, classes)  # (n, z_dim) or, with the labels, (n, z_dim + 1)

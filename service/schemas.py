@@ -6,7 +6,8 @@ import re
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Le
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from models.latent import MAX_SEED
 
@@ -31,12 +32,40 @@ def canonical_int(ge: int, le: int) -> Any:
     return Annotated[int, Ge(ge), Le(le), BeforeValidator(_canonical_int)]
 
 
+MAX_CLASS_INDEX = 999  # models.config caps num_classes at 1000
+MAX_CLASS_NAME = 256
+
+
+def _class_label(value: object) -> int | str:
+    """One error naming the field for anything but an index or a name (a union of int and
+    str would report one error per member, at made-up locations)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_CLASS_INDEX:
+        return value
+    if isinstance(value, str) and 1 <= len(value) <= MAX_CLASS_NAME:
+        return value
+    raise PydanticCustomError(
+        "class_label",
+        f"must be a class index from 0 to {MAX_CLASS_INDEX} (an integer) or a class name "
+        f"(a string of 1 to {MAX_CLASS_NAME} characters)",
+    )
+
+
+ClassLabel = Annotated[
+    int | str,
+    PlainValidator(_class_label),
+    WithJsonSchema({"anyOf": [
+        {"type": "integer", "minimum": 0, "maximum": MAX_CLASS_INDEX},
+        {"type": "string", "minLength": 1, "maxLength": MAX_CLASS_NAME},
+    ]}),
+    Field(description="A class by index (0 .. classes - 1) or by name (GET /models: classes)."),
+]  # fmt: skip
+
 SampleFormat = Literal["png", "jpeg", "webp", "zip", "grid", "json", "npy"]
 
 
 class SampleRequest(BaseModel):
     """POST /samples. Sample i of the answer is sample `offset + i` of `seed`: it depends only
-    on (model version, seed, offset + i), never on n or on other requests."""
+    on (model version, seed, offset + i, its label), never on n or on other requests."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -46,6 +75,7 @@ class SampleRequest(BaseModel):
                 {"n": 16, "seed": 42, "model": "digits@2000", "format": "zip"},
                 {"n": 1, "seed": 7, "offset": 3, "truncation": 0.7},
                 {"n": 256, "seed": 1, "model": "ring-8", "format": "json"},
+                {"n": 16, "seed": 42, "model": "digits-cond", "label": 7, "format": "grid"},
             ]
         },
     )
@@ -79,6 +109,15 @@ class SampleRequest(BaseModel):
         None, ge=0, le=64, description="grid only: white pixels between and around the "
         "samples. Omitted: 2 x scale.",
     )  # fmt: skip
+    label: ClassLabel | None = Field(
+        None, description="Conditional models only: the class of every sample, by index or "
+        "by name. Omitted (and no labels): sample i is class (offset + i) mod the number of "
+        "classes, every class in turn. Unconditional models refuse it.",
+    )  # fmt: skip
+    labels: list[ClassLabel] | None = Field(
+        None, description="Conditional models only: one class per sample (n of them), by "
+        "index or by name; not together with label.",
+    )  # fmt: skip
 
 
 WalkFormat = Literal["webp", "gif", "zip", "json", "npy"]
@@ -87,7 +126,8 @@ WalkFormat = Literal["webp", "gif", "zip", "json", "npy"]
 class InterpolateRequest(BaseModel):
     """POST /samples/interpolate: a latent walk between two sample addresses. Frame k of a walk
     of `steps` frames depends only on (model version, the two addresses, method, truncation,
-    steps, k); its first and last frames are the samples at the two addresses."""
+    steps, label, k); its first and last frames are the samples at the two addresses (with
+    the walk's label, for a conditional model)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -121,6 +161,12 @@ class InterpolateRequest(BaseModel):
         "for vector models), npy. Omitted: webp, or json for vector models.",
     )
     frame_ms: int = Field(100, ge=20, le=5000, description="Milliseconds per animation frame.")
+    label: ClassLabel | None = Field(
+        None, description="Conditional models only: the class of every frame, by index or by "
+        "name. Omitted: the class sample index_a has by default (index_a mod the number of "
+        "classes), so the first frame is the sample at address a. Unconditional models "
+        "refuse it.",
+    )  # fmt: skip
 
 
 class PromoteRequest(BaseModel):
@@ -151,6 +197,12 @@ class VersionView(BaseModel):
     )
     meta: dict[str, Any] | None = Field(
         None, description="The checkpoint's metadata: dataset, step, metrics, created, sha256..."
+    )
+    conditional: bool | None = Field(
+        None, description="Takes a class (label) per sample; null when the version is refused."
+    )
+    classes: list[str] = Field(
+        default_factory=list, description="Class names by index (empty: unconditional)."
     )
 
 

@@ -46,6 +46,8 @@ def model_view(state: ModelState, loaded: Mapping[str, Calibration]) -> ModelVie
             loaded=cal is not None,
             device_batch_sizes=list(cal.buckets) if cal else None,
             meta=e.meta.model_dump(mode="json") if e.meta else None,
+            conditional=bool(e.meta.classes) if e.meta else None,
+            classes=list(e.meta.classes) if e.meta else [],
         ))  # fmt: skip
     return ModelView(
         name=state.name,
@@ -58,7 +60,8 @@ def model_view(state: ModelState, loaded: Mapping[str, Calibration]) -> ModelVie
 @router.get("", response_model=ModelList, responses={200: MODEL_LIST_OK})
 async def list_models(catalog: CatalogDep, device_cache: DeviceCacheDep) -> ModelList:
     """Every model, every version with its metadata (dataset, step, metrics, created,
-    sha256), which is the default, which are loaded, and refused checkpoints with the reason."""
+    sha256), whether it is conditional and its class names, which is the default, which are
+    loaded, and refused checkpoints with the reason."""
     loaded = device_cache.loaded()
     return ModelList(
         default_model=catalog.default_model_name(),

@@ -12,6 +12,7 @@ from starlette.types import Receive
 from models.latent import MAX_SEED
 from service.bodies import parse_body
 from service.deps import SamplerDep
+from service.labels import query_label
 from service.openapi_examples import (
     SAMPLE_ERRORS,
     SAMPLE_HEADERS,
@@ -22,6 +23,7 @@ from service.openapi_examples import (
 )
 from service.sampling import Encoded, Ticket
 from service.schemas import (
+    MAX_CLASS_NAME,
     MAX_OFFSET,
     MODEL_REF_PATTERN,
     InterpolateRequest,
@@ -77,6 +79,10 @@ async def create_samples(request: Request, sampler: SamplerDep) -> Response:
     (or Accept) picks grid, json (base64 PNGs with index and seed), npy (uint8 N x H x W x C),
     jpeg or webp. Models of 2-D data answer JSON points. Headers name the model version, its
     sha256, the seed and the offset.
+
+    Conditional models take `label` (one class for all) or `labels` (one per sample), by index
+    or by name; with neither, sample i is class (offset + i) mod the number of classes. The
+    JSON answer names each sample's class in `labels`.
     """
     with sampler.admit() as ticket:
         req = parse_body(SampleRequest, await request.body(), empty=b"{}")
@@ -109,7 +115,8 @@ async def interpolate_samples(request: Request, sampler: SamplerDep) -> Response
     responses={
         200: {"description": "One PNG", "headers": {
             **SAMPLE_HEADERS,
-            "ETag": {"description": "from the weights' sha256, seed, index and truncation",
+            "ETag": {"description": "from the weights' sha256, seed, index, truncation and "
+                     "(conditional models) the class",
                      "schema": {"type": "string"}},
             "Cache-Control": {"description": "public, max-age=31536000, immutable when the "
                               "model is pinned (name@version); no-cache otherwise",
@@ -133,15 +140,33 @@ async def sample_at_address(
     seed: Annotated[canonical_int(0, MAX_SEED), Path(examples=[42])],
     index: Annotated[canonical_int(0, MAX_OFFSET), Path(examples=[0])],
     truncation: Annotated[float, Query(ge=0.0, le=1.0, allow_inf_nan=False)] = 1.0,
+    label: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=MAX_CLASS_NAME,
+            examples=["7"],
+            description="Conditional models only: the class, by name, or else by index in "
+            "plain decimal (a class named like a number wins). Omitted: class index mod the "
+            "number of classes, as POST /samples gives it.",
+        ),
+    ] = None,
 ) -> Response:
     """Sample `index` of `seed` as one PNG, at an address that never changes its bytes when the
     model is pinned as name@version (cacheable for a year, `immutable`)."""
     req = SampleRequest(
         n=1, seed=seed, model=model, offset=index, truncation=truncation, format="png"
     )
-    entry, _fmt, _seed = sampler.check(req, None)
+    plan = sampler.check(req, None)
+    entry = plan.entry
     assert entry.meta is not None
+    if label is not None:
+        # Pinned to the version checked here, so the class index means what it did for it.
+        req = req.model_copy(update={"model": entry.ref, "label": query_label(entry.meta, label)})
+        plan = sampler.check(req, None)
     tag = f"{entry.meta.weights_sha256}:{seed}:{index}:{truncation!r}"
+    if plan.labels is not None:
+        tag += f":{int(plan.labels[0])}"  # the class, by index
     etag = '"' + hashlib.sha256(tag.encode()).hexdigest()[:32] + '"'
     pinned = "@" in model
     cache = {

@@ -191,6 +191,8 @@ BAD_BODIES = [
     ({"format": "gif"}, 422, ["format", "gif"]),
     ({"format": "png", "n": 4, "model": D30}, 422, ["format", "png"]),
     ({"colour": "red"}, 422, ["colour", "red"]),
+    ({"label": 1, "model": D30}, 422, ["label", "unconditional"]),
+    ({"labels": [0, 1], "n": 3}, 422, ["labels", "n = 3"]),
 ]
 
 
@@ -258,6 +260,7 @@ def test_models_listing(api: ServiceProcess) -> None:
     assert versions[30]["status"] == "ready" and versions[30]["meta"]["dataset"] == "digits"
     assert versions[30]["meta"]["weights_sha256"] == meta(api.model_dir, D30)["weights_sha256"]
     assert versions[30]["loaded"] and 1 in versions[30]["device_batch_sizes"]
+    assert versions[30]["conditional"] is False and versions[30]["classes"] == []
     assert api.client.get("/models/digits").json() == digits
     missing = api.client.get("/models/cats")
     assert missing.status_code == 404 and "cats" in missing.json()["detail"]
