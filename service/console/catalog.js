@@ -2,7 +2,8 @@
 //
 // Options: `name` (its default version) first, then each usable `name@version`; refused
 // versions are left out. Each option remembers the version it resolves to, so a page knows
-// whether it draws images or vectors (meta.output_kind) and which dataset (for mode centres).
+// whether it draws images or vectors (meta.output_kind), which dataset (for mode centres) and,
+// for a conditional model, its class names (the class picker).
 
 import { get } from "./api.js";
 import { el } from "./ui.js";
@@ -19,9 +20,11 @@ export function choicesOf(answer) {
     const usable = (model.versions || []).filter((v) => v.status === "ready" && v.meta);
     if (!usable.length) continue;
     const def = usable.find((v) => v.version === model.default_version) || usable[usable.length - 1];
-    choices.set(model.name, { ref: def.ref, name: model.name, version: def.version, meta: def.meta, isName: true });
+    choices.set(model.name, { ref: def.ref, name: model.name, version: def.version, meta: def.meta,
+      classes: def.classes || [], isName: true });
     for (const v of [...usable].sort((a, b) => b.version - a.version)) {
-      choices.set(v.ref, { ref: v.ref, name: model.name, version: v.version, meta: v.meta, isName: false, isDefault: v.default });
+      choices.set(v.ref, { ref: v.ref, name: model.name, version: v.version, meta: v.meta,
+        classes: v.classes || [], isName: false, isDefault: v.default });
     }
   }
   return choices;
@@ -70,6 +73,24 @@ export function modeCentres(dataset) {
     return g.flatMap((x) => g.map((y) => [x, y]));
   }
   return null;
+}
+
+// The class picker of a page: hidden for an unconditional model; for a conditional one, `first`
+// (what the service does with no label) then each class name, valued by its index. The class
+// chosen before stays chosen when the new model has a class of that name.
+export function fillClassPicker(field, select, choice, first) {
+  const classes = (choice && choice.classes) || [];
+  field.hidden = classes.length === 0;
+  const previous = select.value === "" ? "" : select.selectedOptions[0]?.textContent;
+  select.replaceChildren(el("option", { value: "" }, first),
+    ...classes.map((name, index) => el("option", { value: String(index) }, name)));
+  const keep = classes.indexOf(previous);
+  select.value = keep >= 0 ? String(keep) : "";
+}
+
+// The label to send (a class index), or undefined for the service's default.
+export function chosenLabel(field, select) {
+  return field.hidden || select.value === "" ? undefined : Number(select.value);
 }
 
 export const isVector = (choice) => Boolean(choice && choice.meta && choice.meta.output_kind === "vector");

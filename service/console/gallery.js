@@ -1,8 +1,9 @@
 // #/gallery: samples of a model version, large, each linked to its immutable address;
 // a grid PNG and a ZIP to download; vector models drawn as a scatter plot or a histogram.
+// Conditional models get a class picker: one class for every sample, or every class in turn.
 
 import { post, request } from "./api.js";
-import { fetchModels, fillSelect, isVector, modeCentres } from "./catalog.js";
+import { chosenLabel, fetchModels, fillClassPicker, fillSelect, isVector, modeCentres } from "./catalog.js";
 import { histogram, scatter } from "./plots.js";
 import { $, InputError, busy, clearMessage, el, intField, randomSeed, saveBlob, showError } from "./ui.js";
 
@@ -13,7 +14,7 @@ const VECTOR_MAX_N = 256; // GAN_MAX_SAMPLES_PER_REQUEST's default: a scatter wa
 const TARGETS = { "gaussian-1d": { mu: 4, sigma: 0.5 } };
 
 let choices = new Map();
-let shown = null; // {ref, seed, n, truncation, points?, dataset} of the result on screen
+let shown = null; // {ref, seed, n, truncation, label?, points?, dataset} of the result on screen
 let wired = false;
 
 const psi = () => Math.round(Number($("gallery-psi").value) * 100) / 100;
@@ -29,6 +30,7 @@ function onModelChange() {
   nInput.max = String(vector ? VECTOR_MAX_N : IMAGE_MAX_N);
   if (Number(nInput.value) > Number(nInput.max)) nInput.value = nInput.max;
   setDownloads(vector, shown !== null && shown.choice === $("gallery-model").value);
+  fillClassPicker($("gallery-class-field"), $("gallery-class"), choice, "every class in turn");
   const meta = choice && choice.meta;
   $("gallery-kind").textContent = meta
     ? `${choice.ref}: ${meta.dataset}, ${meta.output_kind} ${meta.output_shape.join("×")}, ` +
@@ -48,16 +50,23 @@ function setDownloads(vector, ready) {
 
 function renderImages(answer, truncation) {
   const results = $("gallery-results");
-  const links = answer.samples.map((s) => {
-    const query = truncation !== 1 ? `?truncation=${truncation}` : "";
+  const links = answer.samples.map((s, i) => {
+    // A conditional model's address names the class (by name: the query reads a name first).
+    const name = answer.labels ? answer.labels[i] : null;
+    const params = new URLSearchParams();
+    if (truncation !== 1) params.set("truncation", String(truncation));
+    if (name !== null) params.set("label", name);
+    const query = params.toString() ? `?${params}` : "";
     const href = `/samples/${answer.model}/${answer.seed}/${s.index}.png${query}`;
-    return el("a", { href, class: "cell", title: `${answer.model} seed ${answer.seed} index ${s.index}` },
+    const what = `seed ${answer.seed} index ${s.index}${name !== null ? ` class ${name}` : ""}`;
+    return el("a", { href, class: "cell", title: `${answer.model} ${what}` },
       el("img", {
         src: `data:image/png;base64,${s.png_base64}`,
-        alt: `Sample ${s.index} of seed ${answer.seed} (${answer.model})`,
+        alt: `Sample ${s.index} of seed ${answer.seed}${name !== null ? `, class ${name}` : ""} (${answer.model})`,
         class: "pixelated",
-        dataset: { index: s.index },
-      }));
+        dataset: name !== null ? { index: s.index, label: name } : { index: s.index },
+      }),
+      name !== null ? el("span", { class: "class-name" }, name) : null);
   });
   results.replaceChildren(...links);
   $("gallery-plot-box").hidden = true;
@@ -84,6 +93,7 @@ function renderPoints(answer, dataset) {
   $("gallery-results").replaceChildren();
   $("gallery-plot-box").hidden = false;
   shown.points = answer.points;
+  shown.labels = answer.labels;
   shown.dataset = dataset;
   drawPoints();
 }
@@ -99,12 +109,16 @@ async function show() {
     truncation: psi(),
     format: "json",
   };
+  const label = chosenLabel($("gallery-class-field"), $("gallery-class"));
+  if (label !== undefined) body.label = label;
   const answer = await post("/samples", body);
-  shown = { ref: answer.model, seed: answer.seed, n: answer.n, truncation: body.truncation, choice: body.model };
+  shown = { ref: answer.model, seed: answer.seed, n: answer.n, truncation: body.truncation, label, choice: body.model };
+  let classes = "";
+  if (answer.labels) classes = label !== undefined ? ` · class ${answer.labels[0]}` : " · every class in turn";
   const version = $("gallery-version");
   version.replaceChildren(
     el("strong", {}, answer.model), " · seed ", String(answer.seed),
-    ` · ${answer.n} sample${answer.n === 1 ? "" : "s"}`,
+    ` · ${answer.n} sample${answer.n === 1 ? "" : "s"}`, classes,
     body.truncation !== 1 ? ` · ψ ${body.truncation}` : "",
     " · weights sha256 ", el("code", { class: "sha" }, answer.sha256));
   const vector = Array.isArray(answer.points);
@@ -117,6 +131,7 @@ async function download(format) {
   clearMessage();
   if (!shown) return;
   const body = { model: shown.ref, n: shown.n, seed: shown.seed, truncation: shown.truncation, format };
+  if (shown.label !== undefined) body.label = shown.label;
   const response = await request("/samples", { method: "POST", body, as: "response" });
   const blob = await response.blob();
   const stem = `${shown.ref.replace("@", "-")}-seed${shown.seed}`;
@@ -129,7 +144,8 @@ async function download(format) {
 
 function downloadPoints() {
   if (!shown || !shown.points) return;
-  const text = JSON.stringify({ model: shown.ref, seed: shown.seed, n: shown.n, truncation: shown.truncation, points: shown.points });
+  const text = JSON.stringify({ model: shown.ref, seed: shown.seed, n: shown.n, truncation: shown.truncation,
+    labels: shown.labels, points: shown.points });
   saveBlob(new Blob([text], { type: "application/json" }), `${shown.ref.replace("@", "-")}-seed${shown.seed}.json`);
 }
 

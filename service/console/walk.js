@@ -1,9 +1,10 @@
 // #/walk: a latent walk between two sample addresses. Image models: the animated WebP
 // (format "webp") and the frames as a strip (format "json"); vector models: the frames'
-// points (format "json") drawn as a path.
+// points (format "json") drawn as a path. Conditional models get a class picker: one class for
+// the whole walk; by default the class the gallery gives address a (index_a mod classes).
 
 import { post, request } from "./api.js";
-import { fetchModels, fillSelect, isVector, modeCentres } from "./catalog.js";
+import { chosenLabel, fetchModels, fillClassPicker, fillSelect, isVector, modeCentres } from "./catalog.js";
 import { path } from "./plots.js";
 import { $, InputError, busy, clearMessage, el, intField, randomSeed, showError } from "./ui.js";
 
@@ -15,7 +16,9 @@ let wired = false;
 const psi = () => Math.round(Number($("walk-psi").value) * 100) / 100;
 
 function body(format) {
+  const label = chosenLabel($("walk-class-field"), $("walk-class"));
   return {
+    ...(label !== undefined ? { label } : {}),
     model: $("walk-model").value,
     seed_a: intField($("walk-seed-a"), "seed_a"),
     index_a: intField($("walk-index-a"), "index_a"),
@@ -41,7 +44,8 @@ function header(answer, extra) {
   $("walk-version").replaceChildren(
     el("strong", {}, answer.model),
     ` · ${answer.method} · ${answer.steps} frames · a = seed ${answer.a.seed} index ${answer.a.index}` +
-      ` → b = seed ${answer.b.seed} index ${answer.b.index}${extra}`,
+      ` → b = seed ${answer.b.seed} index ${answer.b.index}` +
+      `${answer.label !== undefined ? ` · class ${answer.label}` : ""}${extra}`,
     " · weights sha256 ", el("code", { class: "sha" }, answer.sha256));
 }
 
@@ -87,9 +91,15 @@ async function play() {
   header(answer, extra);
 }
 
+function onModelChange() {
+  fillClassPicker($("walk-class-field"), $("walk-class"), choices.get($("walk-model").value),
+    "class of a (default)");
+}
+
 function wire() {
   if (wired) return;
   wired = true;
+  $("walk-model").addEventListener("change", onModelChange);
   $("walk-form").addEventListener("submit", (event) => {
     event.preventDefault();
     busy($("walk-play"), play);
@@ -115,6 +125,7 @@ export async function enter() {
   $("walk-psi-value").textContent = psi().toFixed(2);
   try {
     choices = fillSelect($("walk-model"), await fetchModels());
+    onModelChange();
   } catch (err) {
     showError(err);
   }

@@ -1,20 +1,24 @@
 """Class-conditional models over real HTTP ("sixteen sevens, seed 42"): a sample depends only on
 (version, seed, index, label), whatever shares its device batch; a class is the same by index
 or by name; with no label every class comes in turn; every mistake is a 422 naming the field;
-unconditional models answer what they did and refuse labels. Plus the device module of a
-conditional generator, without HTTP: batch norm folded in G's net, exact buckets."""
+unconditional models answer what they did and refuse labels; the console's class picker. Plus
+the device module of a conditional generator, without HTTP: batch norm folded in G's net,
+exact buckets."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import io
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 import torch
+from browser import SCREENSHOTS, assert_clean, open_browser, wait_until
 from sample_service_harness import ServiceProcess
 
 from models.checkpoint import load_generator, save_generator
@@ -288,3 +292,75 @@ def test_conditional_buckets_are_exact_on_fresh_rows(arch) -> None:
             padded[: len(take)] = rows[take]
             out = module(torch.from_numpy(padded))[: len(take)]
             assert torch.equal(out, whole[torch.from_numpy(take)]), bucket
+
+
+# ---- the console, in a real browser ----
+
+
+def _select(driver, select_id: str, value: str) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    field = wait_until(driver, lambda: driver.find_element("id", select_id), 30, f"#{select_id}")
+    wait_until(driver, lambda: value in [o.get_attribute("value") for o in Select(field).options],
+               30, f"{value} in #{select_id}")  # fmt: skip
+    Select(field).select_by_value(value)
+
+
+def _shown(driver, count: int) -> list:
+    images = driver.find_elements("css selector", "#gallery-results img")
+    return (
+        images
+        if len(images) == count and all(i.get_property("naturalWidth") for i in images)
+        else []
+    )
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    yield from open_browser()
+
+
+def test_the_console_picks_a_class(api: ServiceProcess, browser: Any) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(f"{api.url}/#/gallery")
+    _select(browser, "gallery-model", PLAIN)
+    assert not browser.find_element("id", "gallery-class-field").is_displayed()
+    _select(browser, "gallery-model", COND)
+    picker = Select(browser.find_element("id", "gallery-class"))
+    assert [o.text for o in picker.options] == ["every class in turn", *CLASSES]
+    _select(browser, "gallery-class", "2")  # "7"
+    for field, value in (("gallery-seed", "42"), ("gallery-n", "4")):
+        browser.find_element("id", field).clear()
+        browser.find_element("id", field).send_keys(value)
+    browser.find_element("id", "gallery-show").click()
+    images = wait_until(browser, lambda: _shown(browser, 4), 60, "4 sevens")
+    body = {"model": COND, "n": 4, "seed": 42, "label": 2, "format": "json"}
+    sevens = api.client.post("/samples", json=body).json()
+    for i, image in enumerate(images):
+        expected = sevens["samples"][i]["png_base64"]
+        assert image.get_attribute("src") == f"data:image/png;base64,{expected}"
+        link = image.find_element("xpath", "./ancestor::a")
+        assert link.get_attribute("href").endswith(f"/samples/{COND}/42/{i}.png?label=7")
+        assert link.text == "7"
+    assert "class 7" in browser.find_element("id", "gallery-version").text
+
+    _select(browser, "gallery-class", "")
+    browser.find_element("id", "gallery-show").click()
+    cells = "#gallery-results a"
+    wait_until(browser, lambda: [a.text for a in browser.find_elements("css selector", cells)]
+               == ["circle", "square", "7", "circle"], 60, "every class in turn")  # fmt: skip
+    browser.save_screenshot(str(SCREENSHOTS / "gallery-classes.png"))
+    assert_clean(browser, api.url)
+
+    browser.get(f"{api.url}/#/walk")
+    _select(browser, "walk-model", COND)
+    _select(browser, "walk-class", "1")
+    browser.find_element("id", "walk-play").click()
+    loaded = "const i = document.querySelector('#walk-animation'); return i && i.naturalWidth;"
+    assert wait_until(browser, lambda: browser.execute_script(loaded), 60, "the walk") == 8
+    assert "class square" in browser.find_element("id", "walk-version").text
+    browser.save_screenshot(str(SCREENSHOTS / "walk-class.png"))
+    _select(browser, "walk-model", PLAIN)
+    assert not browser.find_element("id", "walk-class-field").is_displayed()
+    assert_clean(browser, api.url)
