@@ -58,6 +58,7 @@ function modelCard(model, defaultModel) {
   const refused = model.versions.filter((v) => v.status !== "ready").length;
   const summary = [
     first.dataset ? `${first.dataset}, ${first.output_kind} ${(first.output_shape || []).join("×")}` : null,
+    first.classes && first.classes.length ? `conditional on ${first.classes.length} classes` : null,
     `${model.versions.length} version${model.versions.length === 1 ? "" : "s"}`,
     refused ? `${refused} refused` : null,
     model.default_version != null ? `default ${model.name}@${model.default_version}` : "no usable version",

@@ -363,4 +363,10 @@ def test_the_console_picks_a_class(api: ServiceProcess, browser: Any) -> None:
     browser.save_screenshot(str(SCREENSHOTS / "walk-class.png"))
     _select(browser, "walk-model", PLAIN)
     assert not browser.find_element("id", "walk-class-field").is_displayed()
+
+    browser.get(f"{api.url}/#/models")
+    card = '[data-model="cond"]'
+    wait_until(browser, lambda: "conditional on 3 classes"
+               in browser.find_element("css selector", card).text, 30, "the classes")  # fmt: skip
+    assert "conditional" not in browser.find_element("css selector", '[data-model="plain"]').text
     assert_clean(browser, api.url)
