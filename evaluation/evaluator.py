@@ -31,7 +31,9 @@ EVAL_SAMPLES = 10_000  # generated images per score (Parzen centres, FD and clas
 class Scorer(Protocol):
     samples: int
 
-    def score(self, images: torch.Tensor) -> dict[str, float]: ...
+    def score(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> dict[str, float]: ...
 
 
 def to_unit(images: torch.Tensor) -> torch.Tensor:
@@ -79,12 +81,18 @@ class ImageEvaluator:
             images.float(), size=(self.size, self.size), mode="bilinear", antialias=True
         ).clamp_(-1, 1)
 
-    def score(self, images: torch.Tensor) -> dict[str, float]:
-        """images (N, 1, H, W) in [-1, 1] -> the metrics, with the real references beside."""
+    def score(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
+        """images (N, 1, H, W) in [-1, 1] -> the metrics, with the real references beside.
+        With `labels` (the classes a conditional generator was asked for), also the fraction
+        the classifier reads as asked."""
         x = self.native(images)
         features, probs = self.classifier.outputs(x)
         parzen = parzen_estimate(to_unit(x), self.parzen_validation, self.parzen_test)
+        asked = {}
+        if labels is not None:
+            asked["conditional_accuracy"] = float((probs.argmax(axis=1) == labels.numpy()).mean())
         return {
+            **asked,
             "fd": frechet_distance(features, self.test_features),
             "class_kl": class_kl_to_uniform(probs),
             "confidence": mean_confidence(probs),

@@ -35,9 +35,15 @@ class StackedModeCounter:
         digits = probs.argmax(axis=1).reshape(n, c)  # (N, 3)
         return digits @ np.array([100, 10, 1])
 
-    def score(self, images: torch.Tensor) -> dict[str, float]:
-        counts = np.bincount(self.modes(images), minlength=NUM_MODES)
+    def score(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
+        """The mode metrics; with `labels` (the modes a conditional generator was asked for),
+        also the fraction of images whose three digits all read as asked."""
+        modes = self.modes(images)
+        counts = np.bincount(modes, minlength=NUM_MODES)
         p = counts / counts.sum()
         nz = p > 0
         kl = float(max(0.0, (p[nz] * np.log(p[nz] * NUM_MODES)).sum()))
-        return {"modes_covered": int(nz.sum()), "num_modes": NUM_MODES, "kl_to_uniform": kl}
+        out = {"modes_covered": int(nz.sum()), "num_modes": NUM_MODES, "kl_to_uniform": kl}
+        if labels is not None:
+            out["conditional_accuracy"] = float((modes == labels.numpy()).mean())
+        return out

@@ -8,6 +8,7 @@ weights and outputs are exactly those of the plain network.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -54,3 +55,9 @@ def label_column_input(z_dim: int, x: torch.Tensor) -> tuple[torch.Tensor, torch
     a conditional generator's inputs take through the service's batcher (labels ride with
     their z, so what shares a batch cannot change them)."""
     return x[:, :z_dim], x[:, z_dim].round().long()
+
+
+def cycle_labels(offset: int, n: int, num_classes: int) -> np.ndarray:
+    """The class of samples offset..offset+n-1 when none is asked for: every class in turn,
+    (offset + i) mod num_classes. (n,) int64."""
+    return np.arange(offset, offset + n, dtype=np.int64) % num_classes

@@ -28,6 +28,7 @@ _FIELDS = (
     "lr_d", "lr_decay_from", "beta1", "beta2", "momentum", "ema_decay", "r1_gamma", "gp_weight",
     "image_size", "channels", "checkpoint_every", "log_every", "seed", "device",
 )  # fmt: skip
+_SWITCHES = ("conditional", "bf16")  # --x / --no-x
 
 
 def _help(field: str) -> str:
@@ -73,12 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
             metavar=None if choices else kind.upper(),
             help=_help(field),
         )
-    parser.add_argument(
-        "--bf16",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help=_help("bf16"),
-    )
+    for field in _SWITCHES:
+        parser.add_argument(
+            "--" + field.replace("_", "-"),
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=_help(field),
+        )
     parser.add_argument(
         "--arch-config",
         type=json.loads,
@@ -123,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """File values, then flags; only what either gives counts as set by the user."""
     values: dict[str, Any] = _read_config_file(args.config) if args.config else {}
-    for field in (*_FIELDS, "bf16", "arch_config"):
+    for field in (*_FIELDS, *_SWITCHES, "arch_config"):
         given = getattr(args, field)
         if given is not None:
             values[field] = given

@@ -34,6 +34,11 @@ class TrainConfig(BaseModel):
         default_factory=dict,
         description="Overrides of the architecture config (models.config), e.g. {'g_width': 32}.",
     )
+    conditional: bool = Field(
+        False,
+        description="Condition G and D on the dataset's class labels (a class embedding in G, a "
+        "projection discriminator); samples are then asked for by class.",
+    )
     loss: LossName = Field("non-saturating", description="GAN loss.")
     steps: int = Field(2000, ge=1, le=10_000_000, description="Generator steps.")
     batch_size: int = Field(64, ge=1, le=8192, description="Samples per minibatch.")

@@ -58,6 +58,7 @@ STACK_CHANNELS = 3  # stacked-mnist: one digit per RGB channel
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _SYNTHETIC_LEN = 1_000_000  # nominal size of an infinite set, for epoch-style bookkeeping
 DEFAULT_FOLDER_IMAGE_SIZE = 64
+MAX_CLASSES = 1000  # models.config caps num_classes here too
 
 
 @dataclass(frozen=True)
@@ -79,25 +80,49 @@ class Dataset:
     sample_shape: tuple[int, ...]  # (D,) or (C, H, W)
     data: torch.Tensor | None  # (N, *sample_shape) for finite sets; None for synthetic ones
     mixture: Mixture | None = None
-    labels: torch.Tensor | None = None  # (N,) int64 class indices, for labelled sets
+    labels: torch.Tensor | None = None  # (N,) int64 class indices of `data`, for labelled sets
     classes: tuple[str, ...] = ()  # class names, indexed by label
     stack: int = 1  # > 1: each sample stacks this many random images of `data` on channels
 
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def class_counts(self) -> dict[str, int]:
+        """Samples per class name (empty for unlabelled sets, and for stacked sets, whose
+        samples are drawn afresh: each of their classes is equally likely)."""
+        if self.labels is None or self.stack > 1:
+            return {}
+        counts = torch.bincount(self.labels, minlength=self.num_classes).tolist()
+        return dict(zip(self.classes, counts, strict=True))
+
     def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """A float32 CPU batch (B, *sample_shape), determined by the generator state alone."""
+        return self.sample_labelled(batch_size, generator)[0]
+
+    def sample_labelled(
+        self, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The batch `sample` draws, with its labels (B,) int64 (None for unlabelled sets)."""
         if self.data is not None and self.stack > 1:
             n = self.data.shape[0]
             idx = torch.randint(0, n, (batch_size * self.stack,), generator=generator)
             parts = self.data[idx].view(batch_size, self.stack, *self.data.shape[2:])
-            return parts  # (B, stack, H, W): one grey image per channel
+            labels = None
+            if self.labels is not None:  # the stacked digits read as one number: 0..999
+                digits = self.labels[idx].view(batch_size, self.stack)
+                place = 10 ** torch.arange(self.stack - 1, -1, -1)  # (stack,)
+                labels = (digits * place).sum(dim=1)
+            return parts, labels  # (B, stack, H, W): one grey image per channel
         if self.data is not None:
             idx = torch.randint(0, self.data.shape[0], (batch_size,), generator=generator)
-            return self.data[idx]  # (B, *sample_shape)
+            labels = self.labels[idx] if self.labels is not None else None
+            return self.data[idx], labels  # (B, *sample_shape)
         assert self.mixture is not None
         centers = torch.from_numpy(self.mixture.centers).float()  # (K, D)
         k = torch.randint(0, centers.shape[0], (batch_size,), generator=generator)
         noise = torch.randn((batch_size, centers.shape[1]), generator=generator)  # (B, D)
-        return centers[k] + self.mixture.std * noise  # (B, D)
+        return centers[k] + self.mixture.std * noise, None  # (B, D)
 
     def __len__(self) -> int:
         return int(self.data.shape[0]) if self.data is not None else _SYNTHETIC_LEN
@@ -147,6 +172,7 @@ def load_dataset(
     if mixture is not None:
         return Dataset(spec, "vector", (mixture.centers.shape[1],), None, mixture)
     labels: np.ndarray | None = None
+    classes: tuple[str, ...] = ()
     if _builtin_images(spec):
         images, labels = labelled_images(spec)
         if spec == "stacked-mnist":
@@ -155,30 +181,40 @@ def load_dataset(
             grey = torch.from_numpy(images)  # (N, 1, 28, 28)
             data = _fit_images(grey, image_size, None)
             shape = (STACK_CHANNELS, *data.shape[2:])
-            return Dataset(spec, "image", shape, data, stack=STACK_CHANNELS)
+            stacked_classes = tuple(f"{m:03d}" for m in range(10**STACK_CHANNELS))
+            return Dataset(
+                spec,
+                "image",
+                shape,
+                data,
+                labels=torch.from_numpy(labels),
+                classes=stacked_classes,
+                stack=STACK_CHANNELS,
+            )
     elif spec.startswith("folder:"):
         path = _resolve(_check_prefixed_path(spec), data_root)
-        images = _load_folder(path, image_size or DEFAULT_FOLDER_IMAGE_SIZE, channels)
+        images, labels, classes = _load_folder(
+            path, image_size or DEFAULT_FOLDER_IMAGE_SIZE, channels
+        )
     elif spec.startswith("npz:"):
         path = _resolve(_check_prefixed_path(spec), data_root)
         images = _load_array_file(path)
+        labels, classes = _read_labels(path, images.shape[0])
     else:
         raise _unknown(spec)
     if images.shape[0] < min_samples:
         raise DatasetError(
             f"dataset {spec!r} has {images.shape[0]} samples; at least {min_samples} are needed"
         )
+    if labels is not None and not classes:
+        classes = tuple(str(c) for c in range(10))  # the built-in digit sets
+    label_tensor = torch.from_numpy(labels) if labels is not None else None
     if images.ndim == 2:
         data = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))  # (N, D)
-        return Dataset(spec, "vector", (data.shape[1],), data)
+        return Dataset(spec, "vector", (data.shape[1],), data, labels=label_tensor, classes=classes)
     data = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))  # (N, C, H, W)
     data = _fit_images(data, image_size, channels)
-    if labels is None:
-        return Dataset(spec, "image", tuple(data.shape[1:]), data)
-    classes = tuple(str(c) for c in range(10))
-    return Dataset(
-        spec, "image", tuple(data.shape[1:]), data, labels=torch.from_numpy(labels), classes=classes
-    )
+    return Dataset(spec, "image", tuple(data.shape[1:]), data, labels=label_tensor, classes=classes)
 
 
 def _builtin_images(spec: str) -> bool:
@@ -256,8 +292,11 @@ def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     return x / 127.5 - 1.0, np.asarray(y, dtype=np.int64)  # (5000, 1, 28, 28) in [-1, 1]
 
 
-def _load_folder(path: Path, size: int, channels: int | None) -> np.ndarray:
-    """Every PNG/JPEG under `path` -> (N, C, size, size) in [-1, 1], in sorted path order."""
+def _load_folder(
+    path: Path, size: int, channels: int | None
+) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
+    """Every PNG/JPEG under `path` -> (N, C, size, size) in [-1, 1], in sorted path order, and
+    the labels and class names when the folder is laid out by class (see `_folder_classes`)."""
     from PIL import Image, UnidentifiedImageError
 
     if not path.exists():
@@ -285,7 +324,28 @@ def _load_folder(path: Path, size: int, channels: int | None) -> np.ndarray:
     if x.ndim == 4 and channels is None and not any_colour:
         x = x[..., 0]  # every picture is grey: its three channels are equal
     x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # (N, C, S, S)
-    return x / 127.5 - 1.0
+    labels, classes = _folder_classes(path, files)
+    return x / 127.5 - 1.0, labels, classes
+
+
+def _folder_classes(root: Path, files: list[Path]) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    """ImageFolder's layout: when every image lies in a sub-folder of `root` (at any depth
+    below it) and there are two or more, each first-level sub-folder is a class, in sorted
+    order. Images directly in `root` mean the folder is unlabelled."""
+    tops = [f.relative_to(root).parts[0] if len(f.relative_to(root).parts) > 1 else None
+            for f in files]  # fmt: skip
+    if any(top is None for top in tops):
+        return None, ()
+    classes = tuple(sorted(set(tops)))  # type: ignore[arg-type]
+    if len(classes) < 2:
+        return None, ()
+    if len(classes) > MAX_CLASSES:
+        raise DatasetError(
+            f"dataset folder {str(root)!r} has {len(classes)} class sub-folders; at most "
+            f"{MAX_CLASSES} are supported"
+        )
+    index = {name: i for i, name in enumerate(classes)}
+    return np.array([index[top] for top in tops], dtype=np.int64), classes
 
 
 def _is_colour(im) -> bool:  # noqa: ANN001 - a PIL image
@@ -341,11 +401,61 @@ def _check_file(path: Path) -> None:
 def _pick_key(path: Path, keys: list[str]) -> str:
     if "x" in keys:
         return "x"
+    keys = [k for k in keys if k not in ("y", "classes")] if "y" in keys else keys
     if len(keys) == 1:
         return keys[0]
     raise DatasetError(
         f"array file {str(path)!r} holds arrays {keys}; name the data 'x' or keep only one"
     )
+
+
+def _read_labels(path: Path, count: int) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    """The optional `y` array of an .npz beside `x` (one integer class per sample, 0..K-1),
+    with the optional `classes` array of names (K strings); no labels for a bare .npy."""
+    if not zipfile.is_zipfile(path):
+        return None, ()
+    name = str(path)
+    try:
+        with np.load(path, allow_pickle=False) as loaded:
+            keys = list(loaded.keys())
+            if "y" not in keys:
+                if "classes" in keys:
+                    raise DatasetError(f"array file {name!r} names classes but holds no 'y'")
+                return None, ()
+            y = loaded["y"]
+            names = loaded["classes"] if "classes" in keys else None
+    except (OSError, ValueError, EOFError) as exc:
+        raise DatasetError(f"labels in {name!r} cannot be read: {exc}") from exc
+    if y.ndim != 1 or y.shape[0] != count:
+        raise DatasetError(
+            f"labels 'y' in {name!r} have shape {y.shape}; expected ({count},): one per sample"
+        )
+    whole = y.dtype.kind in "iu" or (
+        y.dtype.kind == "f" and bool(np.isfinite(y).all()) and bool((y == np.round(y)).all())
+    )
+    if not whole:
+        raise DatasetError(
+            f"labels 'y' in {name!r} have dtype {y.dtype} with values that are not whole "
+            "numbers; expected integers 0..K-1"
+        )
+    y = y.astype(np.int64)
+    if count and int(y.min()) < 0:
+        raise DatasetError(f"labels 'y' in {name!r} hold {int(y.min())}; labels start at 0")
+    if names is not None:
+        if names.ndim != 1 or names.dtype.kind not in "U" or not all(str(n) for n in names):
+            raise DatasetError(f"'classes' in {name!r} must be a 1-D array of non-empty strings")
+        classes = tuple(str(n) for n in names)
+        if len(set(classes)) != len(classes):
+            raise DatasetError(f"'classes' in {name!r} repeats a name")
+    else:
+        classes = tuple(str(c) for c in range(int(y.max()) + 1 if count else 0))
+    if len(classes) > MAX_CLASSES:
+        raise DatasetError(f"labels in {name!r} name {len(classes)} classes; at most {MAX_CLASSES}")
+    if count and int(y.max()) >= len(classes):
+        raise DatasetError(
+            f"labels 'y' in {name!r} hold {int(y.max())}, but there are {len(classes)} classes"
+        )
+    return y, classes
 
 
 def _read_array(path: Path) -> np.ndarray:

@@ -3,6 +3,7 @@
 GanError
 ├── DatasetError    missing path, empty folder, unreadable file, wrong shape, too few samples
 └── TrainingError   NaN losses, a model name already taken, a resume state that does not fit
+    └── RecipeError a recipe field that cannot work with this data; names the field
 """
 
 
@@ -16,3 +17,11 @@ class DatasetError(GanError):
 
 class TrainingError(GanError):
     """Training cannot start or go on."""
+
+
+class RecipeError(TrainingError):
+    """A recipe field cannot work with the data (for example `conditional` on unlabelled data)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

@@ -93,11 +93,16 @@ def train(
         config.dataset, image_size=config.image_size, channels=config.channels, data_root=data_root
     )
     if arch is None:
-        resolved, arch = resolve_config(config, dataset.sample_shape)
+        resolved, arch = resolve_config(config, dataset.sample_shape, classes=dataset.classes)
     elif tuple(arch.output_shape) != tuple(dataset.sample_shape):
         raise TrainingError(
             f"dataset {config.dataset!r} now holds samples of shape {dataset.sample_shape}, "
             f"but the recipe was made for {tuple(arch.output_shape)}; submit the job again"
+        )
+    elif arch.num_classes and arch.num_classes != dataset.num_classes:
+        raise TrainingError(
+            f"dataset {config.dataset!r} now has {dataset.num_classes} classes, but the "
+            f"recipe was made for {arch.num_classes}; submit the job again"
         )
     else:
         resolved = config
@@ -116,7 +121,7 @@ def dry_run(
     dataset = load_dataset(
         config.dataset, image_size=config.image_size, channels=config.channels, data_root=data_root
     )
-    resolved, arch = resolve_config(config, dataset.sample_shape)
+    resolved, arch = resolve_config(config, dataset.sample_shape, classes=dataset.classes)
     run = Run(resolved, arch, dataset, Path("unused-by-a-dry-run"))
     run._train_step(want_grad_norm=True)
     run.step = 1
@@ -174,6 +179,7 @@ class Run:
         self.watch = FailureWatch()
         # Fixed batches for the collapse check: the sample grid's noise and one real batch.
         self.fixed_z = pub.fixed_noise(config.seed, 64, arch.z_dim, self.device)  # (64, z)
+        self.fixed_labels = pub.labels_for(0, 64, arch.num_classes, self.device)  # (64,) | None
         real = dataset.sample(64, torch.Generator().manual_seed(config.seed))
         self.real_diversity = batch_diversity(real)
         self._sums = torch.zeros(2, device=self.device)  # D and G loss sums since last report
@@ -298,19 +304,23 @@ class Run:
             _set_lr(self.opt_g, cfg.lr_g * scale)
         # (1) Update D: maximize log D(x) + log(1 - D(G(z))) (or the chosen loss's D side)
         self.D.requires_grad_(True)
+        conditional = self.arch.num_classes > 0
         for _ in range(cfg.d_steps):
-            real = self.dataset.sample(batch, self.data_gen).to(self.device, non_blocking=True)
+            real, y = self.dataset.sample_labelled(batch, self.data_gen)
+            real = real.to(self.device, non_blocking=True)
+            # A conditional G draws the classes of the real batch: the data's class frequencies
+            labels = y.to(self.device, non_blocking=True) if conditional and y is not None else None
             z = self._noise(batch)
             with torch.no_grad(), self._autocast():
-                fake = self.G(z)  # (B, *sample_shape)
+                fake = self.G(z, labels)  # (B, *sample_shape)
             if cfg.r1_gamma > 0:
                 real.requires_grad_(True)
             with self._autocast():
-                real_logits = self.D(real)  # (B / pack,)
-                fake_logits = self.D(fake)  # (B / pack,)
+                real_logits = self.D(real, labels)  # (B / pack,)
+                fake_logits = self.D(fake, labels)  # (B / pack,)
             loss_d = d_loss(cfg.loss, real_logits, fake_logits)
             if cfg.loss == "wgan-gp" and cfg.gp_weight > 0:
-                gp = gradient_penalty(self.D, real, fake.float(), self.noise_gen, pack)
+                gp = gradient_penalty(self.D, real, fake.float(), self.noise_gen, pack, labels)
                 loss_d = loss_d + cfg.gp_weight * gp
             if cfg.r1_gamma > 0:
                 loss_d = loss_d + 0.5 * cfg.r1_gamma * r1_penalty(real_logits, real, pack)
@@ -320,7 +330,7 @@ class Run:
         # (2) Update G through a frozen D: minimize the G side of the loss
         self.D.requires_grad_(False)
         with self._autocast():
-            fake_logits_g = self.D(self.G(self._noise(batch)))  # (B / pack,)
+            fake_logits_g = self.D(self.G(self._noise(batch), labels), labels)  # (B / pack,)
         loss_g = g_loss(cfg.loss, fake_logits_g)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -358,7 +368,9 @@ class Run:
             # G in train mode on the fixed noise, on copies of its batch-norm buffers so the
             # look does not change the training state
             buffers = {k: v.clone() for k, v in self.G.named_buffers()}
-            fake = torch.func.functional_call(self.G, buffers, (self.fixed_z,))  # (64, ...)
+            fake = torch.func.functional_call(
+                self.G, buffers, (self.fixed_z, self.fixed_labels)
+            )  # (64, ...)
         fake_div = batch_diversity(fake)
         d_real = float(torch.sigmoid(self._last["real_logits"].float()).mean())
         d_fake = float(torch.sigmoid(self._last["fake_logits"].float()).mean())
@@ -389,7 +401,7 @@ class Run:
         if publish:
             snap = pub.take_snapshot(
                 self.ema.module, cfg.seed, self.arch.z_dim, self.step, self.dataset, self.mixture,
-                self._scorer(),
+                self._scorer(), self.arch.num_classes,
             )  # fmt: skip
             self.metrics = snap.metrics
             ref = f"{cfg.name}@{self.step}"
@@ -430,7 +442,7 @@ class Run:
             return
         snap = pub.take_snapshot(
             self.ema.module, cfg.seed, self.arch.z_dim, self.step, self.dataset, self.mixture,
-            self._scorer(),
+            self._scorer(), self.arch.num_classes,
         )  # fmt: skip
         ref = pub.write_snapshot(self.model_dir, cfg, self.arch, snap, self.dataset, self.mixture)
         pub.save_loss_curves(self.folder, self.history)

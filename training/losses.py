@@ -56,15 +56,18 @@ def gradient_penalty(
     fake: torch.Tensor,
     generator: torch.Generator,
     pack: int = 1,
+    labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al., 2017): E[(||grad D(x_hat)|| - 1)^2] on random interpolates.
 
-    One mixing weight per D input, so a PacGAN pack is interpolated as one point."""
+    One mixing weight per D input, so a PacGAN pack is interpolated as one point. A
+    conditional D judges each interpolate under the class of its real and fake ends."""
     groups = real.shape[0] // pack
     eps = torch.rand(groups, generator=generator, device=generator.device).to(real.device)
     eps = eps.repeat_interleave(pack).view(-1, *([1] * (real.dim() - 1)))  # (B, 1, ...)
     x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(discriminator(x_hat).float().sum(), x_hat, create_graph=True)
+    logits = discriminator(x_hat) if labels is None else discriminator(x_hat, labels)
+    (grad,) = torch.autograd.grad(logits.float().sum(), x_hat, create_graph=True)
     return (_per_pack_sq_norm(grad, pack).add(1e-12).sqrt() - 1.0).pow(2).mean()
 
 

@@ -30,10 +30,12 @@ def save_sample_picture(
     mixture: Mixture | None = None,
     data_sample: torch.Tensor | None = None,
     title: str = "",
+    columns: int | None = None,
 ) -> None:
-    """Images -> a grid; 2-D vectors -> a scatter with mode centres; 1-D -> histograms."""
+    """Images -> a grid (`columns` wide, else square); 2-D vectors -> a scatter with mode
+    centres; 1-D -> histograms."""
     if kind == "image":
-        png = _image_grid(samples)
+        png = _image_grid(samples, columns)
     elif samples.shape[1] == 1:
         png = _histogram(samples, data_sample, title)
     else:
@@ -73,12 +75,12 @@ def _num(value: object) -> float:
     return math.nan if value is None else float(value)  # type: ignore[arg-type]
 
 
-def _image_grid(samples: torch.Tensor) -> bytes:
+def _image_grid(samples: torch.Tensor, columns: int | None = None) -> bytes:
     from PIL import Image
 
     pixels = to_uint8_images(samples)  # (B, H, W, C) uint8
     b, h, w, c = pixels.shape
-    cols = math.ceil(math.sqrt(b))
+    cols = columns or math.ceil(math.sqrt(b))
     rows = math.ceil(b / cols)
     pad = 2
     grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, dtype=np.uint8)

@@ -17,7 +17,7 @@ from typing import Any
 from models.config import DCGANConfig, MLPConfig
 from training.config import TrainConfig
 from training.datasets import dataset_kind
-from training.errors import TrainingError
+from training.errors import RecipeError, TrainingError
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,7 @@ _BUILTIN_SHAPES: dict[str, tuple[int, ...]] = {
     "stacked-mnist": (3, 28, 28),
 }
 _SHAPE_KEYS = {"mlp": ("data_dim",), "dcgan": ("image_size", "channels")}
+_BUILTIN_CLASS_COUNTS = {"digits": 10, "mnist-5k": 10, "stacked-mnist": 1000}
 
 
 def preset_for(dataset: str) -> Preset | None:
@@ -188,17 +189,39 @@ def shape_hint(config: TrainConfig, data_root: Path | None = None) -> tuple[int,
     return (config.channels or 3, size, size)
 
 
+def class_count_hint(config: TrainConfig) -> int:
+    """The number of classes as far as it is known without loading anything (the real count
+    of a folder or array is read when it is loaded)."""
+    base = config.dataset.partition(":")[0]
+    if base in _BUILTIN_CLASS_COUNTS:
+        return _BUILTIN_CLASS_COUNTS[base]
+    return 0 if config.dataset in _BUILTIN_SHAPES else 2  # the synthetic sets have no labels
+
+
 def resolve_config(
     config: TrainConfig,
     sample_shape: tuple[int, ...] | None = None,
     *,
     data_root: Path | None = None,
+    classes: tuple[str, ...] | None = None,
 ) -> tuple[TrainConfig, MLPConfig | DCGANConfig]:
-    """The complete recipe and its architecture config. `sample_shape` is the loaded data's
-    (D,) or (C, H, W); without it the shape is inferred cheaply (see shape_hint). Relative
-    folder:/npz: paths are read from `data_root` (default: the current folder)."""
+    """The complete recipe and its architecture config. `sample_shape` and `classes` are the
+    loaded data's: (D,) or (C, H, W), and its class names; without them they are inferred
+    cheaply (see shape_hint, class_count_hint). Relative folder:/npz: paths are read from
+    `data_root` (default: the current folder)."""
     kind = dataset_kind(config.dataset, data_root=data_root)  # DatasetError if unknown
     shape = tuple(sample_shape) if sample_shape is not None else shape_hint(config, data_root)
+    num_classes = 0
+    if config.conditional:
+        num_classes = len(classes) if classes is not None else class_count_hint(config)
+        if num_classes < 2:
+            raise RecipeError(
+                "conditional",
+                f"conditional training needs labels, and dataset {config.dataset!r} has "
+                f"{'none' if num_classes == 0 else 'one class'}: use a labelled set (digits, "
+                "mnist-5k, stacked-mnist), an .npz with a 'y' array, or a folder with one "
+                "sub-folder per class",
+            )
     arch = config.arch or ("mlp" if kind == "vector" else "dcgan")
     if (arch == "mlp") != (kind == "vector"):
         raise TrainingError(
@@ -214,7 +237,7 @@ def resolve_config(
     }
     resolved = config.model_copy(update=update)
     resolved = TrainConfig.model_validate(resolved.model_dump())  # re-check preset values
-    arch_config = _arch_config(resolved, arch, shape, preset)
+    arch_config = _arch_config(resolved, arch, shape, preset, num_classes)
     if resolved.batch_size % arch_config.pack:
         raise TrainingError(
             f"batch_size {resolved.batch_size} must be a multiple of arch_config.pack "
@@ -224,9 +247,16 @@ def resolve_config(
 
 
 def _arch_config(
-    config: TrainConfig, arch: str, shape: tuple[int, ...], preset: Preset
+    config: TrainConfig, arch: str, shape: tuple[int, ...], preset: Preset, num_classes: int
 ) -> MLPConfig | DCGANConfig:
     overrides = dict(config.arch_config)
+    if overrides.get("num_classes", num_classes) != num_classes:
+        raise TrainingError(
+            f"arch_config.num_classes = {overrides['num_classes']!r} disagrees with the data "
+            f"({num_classes} classes{' when conditional' if num_classes else ''}); set "
+            "conditional: true to train on the dataset's labels"
+        )
+    overrides["num_classes"] = num_classes
     family = overrides.pop("family", arch)
     if family != arch:
         raise TrainingError(f"arch_config.family {family!r} disagrees with arch {arch!r}")
@@ -242,6 +272,8 @@ def _arch_config(
                 f"({key} {from_data[key]}); set the top-level image_size / channels to resize"
             )
     values: dict[str, Any] = {**preset.arch, **overrides, **from_data}
+    if num_classes and "pack" not in config.arch_config:
+        values["pack"] = 1  # a preset's PacGAN packing: the class labels take its place
     if arch == "dcgan" and config.loss == "wgan-gp":
         if overrides.get("d_batchnorm") is True:
             raise TrainingError(

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from models.checkpoint import save_generator
+from models.conditioning import cycle_labels
 from models.config import DCGANConfig, MLPConfig
 from models.latent import latent_batch
 from training.config import TrainConfig
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from evaluation.evaluator import Scorer
 
 FIXED_IMAGES = 64  # the sample grid: latent_batch(seed, 0, 64, z_dim)
+GRID_COLUMNS = 8  # a conditional model's picture: one row per class, 8 noises
+GRID_CLASSES = 10  # rows shown at most (a 1,000-class model shows its first 10)
 # Batch-norm recalibration: (batches, batch size); images are costly and have many
 # positions per channel, so fewer samples estimate their statistics as well.
 CALIBRATION = {"vector": (8, 256), "image": (4, 64)}
@@ -41,12 +44,21 @@ def fixed_noise(seed: int, count: int, z_dim: int, device: torch.device) -> torc
     return torch.from_numpy(latent_batch(seed, 0, count, z_dim)).to(device)  # (count, z_dim)
 
 
+def labels_for(offset: int, n: int, num_classes: int, device: torch.device) -> torch.Tensor | None:
+    """Every class in turn for samples offset..offset+n-1 (None when unconditional): the rule
+    the service applies when no class is asked for."""
+    if not num_classes:
+        return None
+    return torch.from_numpy(cycle_labels(offset, n, num_classes)).to(device)  # (n,)
+
+
 @torch.no_grad()
 def publishable_generator(
-    ema_module: nn.Module, seed: int, z_dim: int, kind: str = "vector"
+    ema_module: nn.Module, seed: int, z_dim: int, kind: str = "vector", num_classes: int = 0
 ) -> nn.Module:
     """A copy of the EMA generator whose batch-norm statistics were re-estimated for its own
-    (averaged) weights, in eval mode: what a sampler sees, independent of batch composition."""
+    (averaged) weights, in eval mode: what a sampler sees, independent of batch composition.
+    A conditional generator is calibrated over every class in turn."""
     generator = copy.deepcopy(ema_module)
     device = next(generator.parameters()).device
     count, size = CALIBRATION[kind]
@@ -56,22 +68,39 @@ def publishable_generator(
         )  # (size, z_dim)
         for i in range(count)
     ]
-    return recalibrate_batchnorm(generator, batches)
+
+    def forward(z: torch.Tensor) -> torch.Tensor:
+        return generator(z, labels_for(0, z.shape[0], num_classes, device))
+
+    return recalibrate_batchnorm(generator, batches, forward if num_classes else None)
 
 
 @torch.no_grad()
-def generate(generator: nn.Module, seed: int, count: int, z_dim: int) -> torch.Tensor:
-    """Samples 0..count-1 of `seed` from an eval-mode generator, as float32 on the CPU."""
+def generate(
+    generator: nn.Module, seed: int, count: int, z_dim: int, num_classes: int = 0
+) -> torch.Tensor:
+    """Samples 0..count-1 of `seed` from an eval-mode generator, as float32 on the CPU; a
+    conditional one draws every class in turn (labels_for)."""
     device = next(generator.parameters()).device
-    out = [
-        generator(
-            torch.from_numpy(latent_batch(seed, start, min(1024, count - start), z_dim)).to(device)
-        )
-        .float()
-        .cpu()
-        for start in range(0, count, 1024)
-    ]
+    out = []
+    for start in range(0, count, 1024):
+        n = min(1024, count - start)
+        z = torch.from_numpy(latent_batch(seed, start, n, z_dim)).to(device)  # (n, z_dim)
+        labels = labels_for(start, n, num_classes, device)
+        out.append((generator(z, labels) if labels is not None else generator(z)).float().cpu())
     return torch.cat(out)  # (count, *sample_shape)
+
+
+@torch.no_grad()
+def class_grid(generator: nn.Module, seed: int, z_dim: int, num_classes: int) -> torch.Tensor:
+    """The picture of a conditional image generator: one row per class (the first
+    GRID_CLASSES), GRID_COLUMNS noises shared down each column. (rows * columns, C, H, W)."""
+    device = next(generator.parameters()).device
+    rows = min(num_classes, GRID_CLASSES)
+    z = torch.from_numpy(latent_batch(seed, 0, GRID_COLUMNS, z_dim)).to(device)  # (cols, z)
+    z = z.repeat(rows, 1)  # (rows * cols, z_dim)
+    labels = torch.arange(rows, device=device).repeat_interleave(GRID_COLUMNS)  # (rows * cols,)
+    return generator(z, labels).float().cpu()
 
 
 def quality_metrics(samples: torch.Tensor, mixture: Mixture | None) -> dict[str, float]:
@@ -94,16 +123,21 @@ class Snapshot:
 
 def take_snapshot(
     ema_module: nn.Module, seed: int, z_dim: int, step: int, dataset: Dataset,
-    mixture: Mixture | None, scorer: Scorer | None = None,
+    mixture: Mixture | None, scorer: Scorer | None = None, num_classes: int = 0,
 ) -> Snapshot:  # fmt: skip
-    generator = publishable_generator(ema_module, seed, z_dim, dataset.kind)
+    k = num_classes
+    generator = publishable_generator(ema_module, seed, z_dim, dataset.kind, k)
     if dataset.kind == "vector":
-        samples = generate(generator, seed, PROTOCOL_SAMPLES, z_dim)
+        samples = generate(generator, seed, PROTOCOL_SAMPLES, z_dim, k)
         return Snapshot(step, generator, samples, quality_metrics(samples, mixture))
+    metrics: dict[str, float] = {}
     if scorer is None:
-        return Snapshot(step, generator, generate(generator, seed, FIXED_IMAGES, z_dim), {})
-    samples = generate(generator, seed, max(FIXED_IMAGES, scorer.samples), z_dim)
-    return Snapshot(step, generator, samples[:FIXED_IMAGES], scorer.score(samples))
+        samples = generate(generator, seed, FIXED_IMAGES, z_dim, k)
+    else:
+        samples = generate(generator, seed, max(FIXED_IMAGES, scorer.samples), z_dim, k)
+        metrics = scorer.score(samples, labels_for(0, samples.shape[0], k, torch.device("cpu")))
+    picture = class_grid(generator, seed, z_dim, k) if k else samples[:FIXED_IMAGES]
+    return Snapshot(step, generator, picture, metrics)
 
 
 def write_snapshot(
@@ -126,9 +160,11 @@ def write_snapshot(
         loss=config.loss,
         hyperparameters=config.model_dump(mode="json"),
         metrics=snap.metrics,
+        classes=dataset.classes if arch.num_classes else (),
     )
     folder = run_folder(model_dir, config.name)
-    save_pictures(folder, snap.samples, dataset, mixture, snap.step, config.seed)
+    columns = GRID_COLUMNS if arch.num_classes and dataset.kind == "image" else None
+    save_pictures(folder, snap.samples, dataset, mixture, snap.step, config.seed, columns)
     return meta.ref
 
 
@@ -143,6 +179,7 @@ def save_pictures(
     mixture: Mixture | None,
     step: int,
     seed: int,
+    columns: int | None = None,
 ) -> None:
     data_sample = None
     if dataset.kind == "vector":
@@ -150,7 +187,13 @@ def save_pictures(
     path = folder / f"samples-{step:08d}.png"
     title = f"{dataset.spec}, step {step}"
     save_sample_picture(
-        samples, dataset.kind, path, mixture=mixture, data_sample=data_sample, title=title
+        samples,
+        dataset.kind,
+        path,
+        mixture=mixture,
+        data_sample=data_sample,
+        title=title,
+        columns=columns,
     )
     latest = folder / "samples.png"
     tmp = folder / ".samples.png.tmp"

@@ -370,7 +370,6 @@ def test_dockerignore_keeps_local_state_and_secrets_out() -> None:
         assert not dockerignored(path, patterns), path
 
 
-
 def test_the_image_holds_every_package_the_project_installs(dockerfile: str) -> None:
     """A package left out of the image fails only when a worker first imports it."""
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -382,6 +381,7 @@ def test_the_image_holds_every_package_the_project_installs(dockerfile: str) -> 
         assert (ROOT / package / "__init__.py").is_file(), package
         assert f"COPY {package}/ {package}/" in dockerfile, package
         assert not dockerignored(f"{package}/__init__.py", patterns), package
+
 
 # ---- the helper scripts the image uses ------------------------------------------------------
 

@@ -326,3 +326,73 @@ def test_stacked_mnist_stacks_three_mnist_5k_train_digits() -> None:
     nearest = torch.cdist(channels, flat, compute_mode=EXACT).argmin(dim=1)
     assert torch.equal(flat[nearest], channels)  # each an mnist-5k image ...
     assert not held_out[nearest].any()  # ... of the :train split
+
+
+# ---- labels -------------------------------------------------------------------------------
+
+
+def test_sample_labelled_draws_what_sample_draws_with_the_labels() -> None:
+    ds = load_dataset("digits:train")
+    x, y = ds.sample_labelled(32, _gen(3))
+    assert torch.equal(x, ds.sample(32, _gen(3)))  # the RNG stream is the same
+    rows = ((ds.data[:, None] == x[None]).flatten(2).all(dim=2)).float().argmax(dim=0)  # (32,)
+    assert torch.equal(ds.labels[rows], y)
+    assert ds.classes == tuple("0123456789") and sum(ds.class_counts().values()) == len(ds)
+
+
+def test_stacked_mnist_labels_read_the_three_digits_as_one_number() -> None:
+    ds = load_dataset("stacked-mnist")
+    assert ds.num_classes == 1000 and ds.classes[42] == "042" and ds.class_counts() == {}
+    batch, labels = ds.sample_labelled(8, _gen(5))
+    assert torch.equal(batch, ds.sample(8, _gen(5)))
+    images, digit_labels = labelled_images("stacked-mnist")
+    flat = torch.from_numpy(images).flatten(1)  # (4000, 784): the :train digits
+    nearest = torch.cdist(batch.reshape(24, -1), flat, compute_mode=EXACT).argmin(dim=1)
+    digits = torch.from_numpy(digit_labels)[nearest].view(8, 3)
+    assert torch.equal(labels, digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2])
+
+
+def test_a_folder_of_class_sub_folders_is_labelled_in_sorted_order(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    for name, count in (("zebra", 5), ("ant", 7), ("moth", 6)):
+        for i in range(count):
+            img = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+            _write(tmp_path / "set" / name / ("deep" if i % 2 else "") / f"{i}.png", img, "PNG")
+    ds = load_dataset(f"folder:{tmp_path / 'set'}", image_size=8)
+    assert ds.classes == ("ant", "moth", "zebra")
+    assert ds.class_counts() == {"ant": 7, "moth": 6, "zebra": 5}
+    _write(tmp_path / "set" / "loose.png", np.zeros((8, 8), np.uint8), "PNG")
+    loose = load_dataset(f"folder:{tmp_path / 'set'}", image_size=8)
+    assert loose.labels is None and loose.classes == ()  # an image outside every class
+
+
+def test_an_npz_y_array_labels_the_samples(tmp_path) -> None:
+    x = np.random.default_rng(0).random((20, 8, 8)).astype(np.float32)
+    y = np.arange(20) % 4
+    np.savez(tmp_path / "a.npz", x=x, y=y)
+    ds = load_dataset(f"npz:{tmp_path / 'a.npz'}")
+    assert ds.classes == ("0", "1", "2", "3") and torch.equal(ds.labels, torch.from_numpy(y))
+    np.savez(tmp_path / "b.npz", x=x, y=y, classes=np.array(["n", "e", "s", "w", "up"]))
+    named = load_dataset(f"npz:{tmp_path / 'b.npz'}")
+    assert named.classes == ("n", "e", "s", "w", "up") and named.class_counts()["up"] == 0
+    np.save(tmp_path / "c.npy", x)
+    assert load_dataset(f"npz:{tmp_path / 'c.npy'}").labels is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"y": np.arange(19)}, r"shape \(19,\); expected \(20,\)"),
+        ({"y": np.zeros((20, 2), np.int64)}, "one per sample"),
+        ({"y": np.full(20, 0.5)}, "not whole numbers; expected integers"),
+        ({"y": np.full(20, -1)}, "labels start at 0"),
+        ({"y": np.arange(20) % 4, "classes": np.array(["a", "b"])}, "hold 3, but there are 2"),
+        ({"y": np.zeros(20, np.int64), "classes": np.array(["a", "a"])}, "repeats a name"),
+        ({"classes": np.array(["a", "b"])}, "holds no 'y'"),
+    ],
+)
+def test_bad_labels_are_named(tmp_path, extra, message) -> None:
+    x = np.random.default_rng(0).random((20, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "bad.npz", x=x, **extra)
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(f"npz:{tmp_path / 'bad.npz'}")

@@ -24,7 +24,8 @@ from service.jobs.store.records import JobState
 from service.settings import Settings
 from training.budget import estimate_memory
 from training.config import TrainConfig
-from training.errors import DatasetError, GanError
+from training.datasets import Dataset
+from training.errors import DatasetError, GanError, RecipeError
 from training.presets import resolve_config
 
 RETRY_AFTER_BOUNDS_S = (5, 3600)
@@ -47,17 +48,19 @@ def prepare(
         image_size=config.image_size,
         channels=config.channels,
     )
-    resolved, arch = _resolve(config, dataset.sample_shape, settings.data_root)
+    resolved, arch = _resolve(config, dataset, settings.data_root)
     data_bytes = dataset.data.nbytes if dataset.data is not None else 0
     check_budget(resolved, arch, data_bytes, settings.max_job_memory_mb)
     return resolved, arch
 
 
 def _resolve(
-    config: TrainConfig, sample_shape: tuple[int, ...], data_root: Path
+    config: TrainConfig, dataset: Dataset, data_root: Path
 ) -> tuple[TrainConfig, MLPConfig | DCGANConfig]:
     try:
-        return resolve_config(config, sample_shape, data_root=data_root)
+        return resolve_config(
+            config, dataset.sample_shape, data_root=data_root, classes=dataset.classes
+        )
     except DatasetError as exc:
         raise FieldError("dataset", config.dataset, str(exc)) from None
     except ValidationError as exc:
@@ -65,6 +68,8 @@ def _resolve(
         where = ".".join(str(p) for p in first["loc"])
         field = f"arch_config.{where}" if where else "arch_config"
         raise FieldError(field, first.get("input"), f"{field}: {first['msg']}") from None
+    except RecipeError as exc:
+        raise FieldError(exc.field, getattr(config, exc.field, None), str(exc)) from None
     except (GanError, ValueError) as exc:
         raise FieldError("arch_config", config.arch_config, str(exc)) from None
 
