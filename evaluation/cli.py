@@ -164,9 +164,11 @@ def stacked_reference(classifier: TrainedClassifier) -> dict[str, Any]:
 
 
 def _score(args: argparse.Namespace) -> int:
+    import torch
+
     from evaluation.evaluator import scorer_for
     from models.checkpoint import load_generator
-    from training.publish import generate
+    from training.publish import generate, labels_for
 
     meta_path = resolve_checkpoint(args.model_dir, args.model)
     generator, meta = load_generator(meta_path, args.device)
@@ -178,8 +180,9 @@ def _score(args: argparse.Namespace) -> int:
         )
     run_seed = meta.hyperparameters.get("seed")
     seed = args.seed if args.seed is not None else run_seed if isinstance(run_seed, int) else 0
-    images = generate(generator, seed, scorer.samples, meta.z_dim)  # (samples, C, H, W)
-    metrics = scorer.score(images)
+    k = meta.arch.num_classes
+    images = generate(generator, seed, scorer.samples, meta.z_dim, k)  # (samples, C, H, W)
+    metrics = scorer.score(images, labels_for(0, scorer.samples, k, torch.device("cpu")))
     if args.json:
         report = {"model": meta.ref, "dataset": meta.dataset, "seed": seed,
                   "samples": scorer.samples, "metrics": metrics}  # fmt: skip

@@ -59,7 +59,8 @@ def publishable_generator(
     """A copy of the EMA generator whose batch-norm statistics were re-estimated for its own
     (averaged) weights, in eval mode: what a sampler sees, independent of batch composition.
     A conditional generator is calibrated over every class in turn."""
-    generator = copy.deepcopy(ema_module)
+    # The layout a loaded checkpoint has, so its scores reproduce from the file exactly
+    generator = copy.deepcopy(ema_module).to(memory_format=torch.contiguous_format)
     device = next(generator.parameters()).device
     count, size = CALIBRATION[kind]
     batches = [
