@@ -14,6 +14,7 @@ import re
 import numpy as np
 
 from models.checkpoint import CheckpointMeta
+from models.conditioning import cycle_labels
 from service.errors import FieldError
 from service.schemas import InterpolateRequest, SampleRequest
 
@@ -78,7 +79,7 @@ def sample_labels(meta: CheckpointMeta, req: SampleRequest) -> np.ndarray | None
         return np.full(req.n, class_index(meta, req.label, "label"), np.int64)
     if not meta.classes:
         return None
-    return (req.offset + np.arange(req.n, dtype=np.int64)) % len(meta.classes)
+    return cycle_labels(req.offset, req.n, len(meta.classes))
 
 
 def walk_label(meta: CheckpointMeta, req: InterpolateRequest) -> int | None:
