@@ -89,6 +89,8 @@ def test_everything_a_job_needs_is_checked_before_it_is_queued(stack: Stack) -> 
     (root / "empty").mkdir()
     _write_pngs(root / "four", 4)
     _write_pngs(root / "unreadable", 20, broken=True)
+    _write_pngs(root / "unlabelled", 20)
+    np.savez(root / "labels.npz", x=np.zeros((20, 8, 8), np.float32), y=np.arange(3))
     before = stack.client.get("/train-jobs").json()["total"]
     cases = [
         ({"dataset": "npz:objects.npy"}, "body.dataset", "objects.npy"),
@@ -104,6 +106,14 @@ def test_everything_a_job_needs_is_checked_before_it_is_queued(stack: Stack) -> 
         ({"dataset": "ring-8", "channels": 1.0}, "body.channels", None),
         ({"dataset": "ring-8", "arch_config": {"g_hidden": "128"}}, "body.arch_config.g_hidden",
          None),
+        ({"dataset": "ring-8", "conditional": True}, "body.conditional", "needs labels"),
+        ({"dataset": "folder:unlabelled", "conditional": True}, "body.conditional",
+         "needs labels"),
+        ({"dataset": "npz:labels.npz", "conditional": True}, "body.dataset",
+         "labels 'y' in 'labels.npz' have shape (3,)"),
+        ({"dataset": "digits", "conditional": True, "arch_config": {"pack": 2}},
+         "body.arch_config", "cannot pack"),
+        ({"dataset": "digits", "conditional": "yes"}, "body.conditional", None),
     ]  # fmt: skip
     for body, field, words in cases:
         answer = stack.client.post("/train-jobs", json=body)
