@@ -19,7 +19,9 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     dataset: str = Field(
-        description="ring-8, grid-25, gaussian-1d, digits, mnist-5k, folder:PATH or npz:PATH.",
+        description="gaussian-1d, ring-8, grid-25, digits, mnist-5k (each image set also as "
+        ":train / :test), stacked-mnist, folder:PATH (images; one sub-folder per class labels "
+        "them) or npz:PATH (an array; a 'y' array labels it).",
         examples=["ring-8"],
     )
     name: str | None = Field(
