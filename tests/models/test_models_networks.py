@@ -98,8 +98,26 @@ def test_mlp_shortcut_starts_as_a_linear_spread_of_z(z_dim: int) -> None:
 
 
 def test_spectral_norm_option_bounds_the_layers() -> None:
-    _, d = build_pair(DCGANConfig(image_size=32, channels=3, spectral_norm=True, d_width=8))
-    assert any("parametrizations" in name for name, _ in d.named_parameters())
+    torch.manual_seed(0)
+    cfg = DCGANConfig(image_size=32, channels=3, spectral_norm=True, d_width=8)
+    _, d = build_pair(cfg)
+    x = torch.randn(8, 3, 32, 32, generator=_gen())
+    with torch.no_grad():
+        for layer in d.modules():  # weights far above norm 1: the bound must do the work
+            if hasattr(layer, "parametrizations"):
+                layer.parametrizations.weight.original.mul_(50.0)
+        d.train()
+        for _ in range(30):  # power iteration runs one step per training forward
+            d(x)
+    d.eval()
+    wrapped = [m for m in d.modules() if hasattr(m, "parametrizations")]
+    assert len(wrapped) == 4  # every conv layer of D
+    for layer in wrapped:
+        sigma = torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2)
+        assert float(sigma) == pytest.approx(1.0, abs=0.05)
+    _, plain = build_pair(cfg.model_copy(update={"spectral_norm": False}))
+    convs = [m for m in plain.modules() if isinstance(m, nn.Conv2d)]
+    assert not any(hasattr(m, "parametrizations") for m in convs)
 
 
 @pytest.mark.parametrize("size", [7, 9, 200])

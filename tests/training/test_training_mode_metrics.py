@@ -14,8 +14,14 @@ from training.mode_metrics import PROTOCOL_SAMPLES, mode_metrics
 RING = mixture_for("ring-8")
 
 
-def test_protocol_sample_count() -> None:
-    assert PROTOCOL_SAMPLES == 2500
+def test_a_checkpoint_scores_exactly_the_first_protocol_samples() -> None:
+    from training.publish import quality_metrics
+
+    good = load_dataset("ring-8").sample(PROTOCOL_SAMPLES, torch.Generator().manual_seed(0))
+    far = torch.full((PROTOCOL_SAMPLES, 2), 50.0)  # off every mode
+    scored = quality_metrics(torch.cat([good, far]), RING)
+    assert scored == mode_metrics(good.numpy().astype(np.float64), RING)
+    assert scored["high_quality_pct"] > 95
 
 
 def test_true_distribution_covers_every_mode_uniformly() -> None:

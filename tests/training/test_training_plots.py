@@ -12,6 +12,8 @@ from PIL import Image
 from training.datasets import load_dataset, mixture_for
 from training.plots import append_jsonl, save_curves, save_sample_picture
 
+RING_MIXTURE = mixture_for("ring-8")
+
 
 def _open(path):
     with Image.open(path) as im:
@@ -54,6 +56,19 @@ def test_scatter_for_2d_vectors(tmp_path) -> None:
     )
     im = _open(tmp_path / "ring.png")
     assert im.size == (500, 500)
+
+
+def test_the_scatter_draws_the_points_where_they_are(tmp_path) -> None:
+    spread = 0.1 * torch.randn(200, 2, generator=torch.Generator().manual_seed(0))
+    right, left = spread + torch.tensor([0.9, 0.0]), spread - torch.tensor([0.9, 0.0])
+    for name, points in (("right", right), ("left", left)):
+        save_sample_picture(points, "vector", tmp_path / f"{name}.png", mixture=RING_MIXTURE)
+    a = np.asarray(_open(tmp_path / "right.png").convert("L"), dtype=np.int16)
+    b = np.asarray(_open(tmp_path / "left.png").convert("L"), dtype=np.int16)
+    only_a = np.argwhere(a < b - 60)  # (row, col) drawn in the right picture, not the left
+    only_b = np.argwhere(b < a - 60)
+    assert len(only_a) > 50 and len(only_b) > 50  # points were drawn, not a blank frame
+    assert only_a[:, 1].mean() > a.shape[1] / 2 > only_b[:, 1].mean()
 
 
 def test_histogram_for_1d_vectors(tmp_path) -> None:
