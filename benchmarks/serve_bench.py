@@ -265,6 +265,10 @@ def main() -> int:
     parser.add_argument("--png-level", type=int, default=1, help="GAN_PNG_COMPRESS_LEVEL.")
     parser.add_argument("--repeats", type=int, default=7, help="In-process timing repeats.")
     parser.add_argument("--try-compile", action="store_true", help="Also time torch.compile.")
+    parser.add_argument(
+        "--device", default="cpu", choices=["cpu", "cuda"],
+        help="GAN_DEVICE of the service under wrk (the in-process rows are always CPU).",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk")
@@ -275,7 +279,8 @@ def main() -> int:
     threads = torch.get_num_threads()
     print(
         f"# Serving benchmark: DCGAN 64x64 (z 100, width 64), max batch {args.batch}, "
-        f"{workers} cores, torch {torch.__version__}, {threads} torch threads"
+        f"{workers} cores, torch {torch.__version__}, {threads} torch threads, "
+        f"service on {args.device}"
     )
     print(f"load average before: {load_before[0]:.2f} (other processes share these cores)\n")
 
@@ -285,6 +290,7 @@ def main() -> int:
     port = free_port()
     log = tmp / "service.log"
     env_extra = {
+        "GAN_DEVICE": args.device,
         "GAN_MAX_BATCH_SIZE": str(args.batch),
         "GAN_PNG_COMPRESS_LEVEL": str(args.png_level),
     }
