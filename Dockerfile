@@ -59,6 +59,7 @@ COPY models/ models/
 COPY training/ training/
 COPY service/ service/
 COPY evaluation/ evaluation/
+COPY gan_client/ gan_client/
 RUN python -m compileall -q /app
 USER ${APP_UID}:${APP_UID}
 EXPOSE 8000
