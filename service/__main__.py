@@ -1,4 +1,4 @@
-"""`python -m service [--host 127.0.0.1] [--port 8000]`.
+"""`python -m service [--host 127.0.0.1] [--port 8000] [--check]`.
 
 With GAN_REDIS_URL set, this runs the API alone (training workers run elsewhere). Without it,
 the embedded default also runs redis-server and one Celery worker (service/embedded.py).
@@ -35,7 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="Address to listen on.")
     parser.add_argument("--port", type=int, default=8000, help="Port to listen on.")
+    parser.add_argument(
+        "--check", action="store_true",
+        help="Validate the settings and verify every checkpoint, then exit (0 = ok).",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.check:
+        from service.check import run_check
+
+        return run_check("python -m service", worker=False)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be in 0..65535, got {args.port}")
     settings = Settings()

@@ -2,7 +2,7 @@
 
 Reads the GAN_* settings, builds the Celery app from them and runs `celery worker` with the
 project's defaults (one job at a time); options given here are passed on, e.g. `-n NAME` or
-`-l debug`.
+`-l debug`. `--check` alone validates the settings and folders and exits (service/check.py).
 """
 
 from __future__ import annotations
@@ -16,12 +16,17 @@ DEFAULT_OPTIONS = ["--concurrency", "1", "--prefetch-multiplier", "1", "-l", "in
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--check"]:
+        from service.check import run_check
+
+        return run_check("python -m service.jobs.worker", worker=True)
     try:
         app = create_worker_app(Settings())
     except ValueError as exc:
         print(f"python -m service.jobs.worker: {exc}", file=sys.stderr)
         return 2
-    app.worker_main(["worker", *DEFAULT_OPTIONS, *(sys.argv[1:] if argv is None else argv)])
+    app.worker_main(["worker", *DEFAULT_OPTIONS, *args])
     return 0
 
 
