@@ -22,7 +22,7 @@ from service.jobs.api.runtime import jobs_lifespan
 from service.metrics import ServiceMetrics
 from service.middleware import ServiceMiddleware
 from service.pages import install_pages
-from service.routes import health, models, samples
+from service.routes import datasets, health, models, samples
 from service.runtime import Runtime
 from service.settings import Settings
 from service.supervisor import Supervisor
@@ -78,10 +78,14 @@ def create_app(settings: Settings, *, supervisor: Supervisor | None = None) -> F
     install_error_handlers(app)
     install_pages(app)
     app.add_middleware(
-        ServiceMiddleware, metrics=app.state.metrics, max_body_bytes=settings.max_body_bytes
+        ServiceMiddleware,
+        metrics=app.state.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
     )
     app.include_router(samples.router)
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(datasets.router)
     return app

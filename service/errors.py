@@ -12,7 +12,13 @@ place; this module imports no web framework, so the training worker raises them 
     ├── UnknownJob           404  no training job with that id
     ├── NameTaken            409  a job's model name is used by another job or model
     ├── JobFinished          409  the job already ended (nothing to cancel)
-    └── JobStoreUnavailable  503  Redis cannot be reached just now (with Retry-After)
+    ├── JobStoreUnavailable  503  Redis cannot be reached just now (with Retry-After)
+    ├── UnknownDataset       404  no uploaded dataset of that name
+    ├── DatasetExists        409  an uploaded dataset of that name exists already
+    ├── DatasetInUse         409  a queued or running job trains on the dataset
+    ├── UploadTooLarge       413  an upload unpacks to more than the limits allow
+    ├── UploadAborted        400  the client went away before the upload was complete
+    └── StorageFull          507  the data root's disk is full
 
 Every answer is JSON: {"detail": "<message>"}; validation errors keep FastAPI's list of
 {loc, msg, type, input} in "detail" and add a one-line "message" naming the field and value.
@@ -100,6 +106,30 @@ class JobStoreUnavailable(ServiceError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_s)}
+
+
+class UnknownDataset(ServiceError):
+    status = 404
+
+
+class DatasetExists(ServiceError):
+    status = 409
+
+
+class DatasetInUse(ServiceError):
+    status = 409
+
+
+class UploadTooLarge(ServiceError):
+    status = 413
+
+
+class UploadAborted(ServiceError):
+    status = 400
+
+
+class StorageFull(ServiceError):
+    status = 507
 
 
 def json_safe(value: Any, depth: int = 0) -> Any:

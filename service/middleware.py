@@ -2,7 +2,8 @@
 
 Pure ASGI (no BaseHTTPMiddleware) keeps the per-request cost to a few microseconds and never
 buffers a response. The body cap answers 413 from Content-Length alone when it can, and
-otherwise counts the bytes as the app reads them (chunked uploads).
+otherwise counts the bytes as the app reads them (chunked uploads). Dataset uploads
+(POST /datasets/...) have their own, larger cap (GAN_MAX_UPLOAD_BYTES).
 """
 
 from __future__ import annotations
@@ -25,15 +26,30 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 class BodyTooLarge(StarletteHTTPException):
     """Raised while the body is read (FastAPI re-raises HTTP errors unchanged)."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body exceeds the {limit}-byte limit (GAN_MAX_BODY_BYTES)")
+    def __init__(self, limit: int, setting: str) -> None:
+        super().__init__(413, f"request body exceeds the {limit}-byte limit ({setting})")
+
+
+UPLOAD_PREFIX = "/datasets/"
 
 
 class ServiceMiddleware:
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ServiceMetrics,
+        max_body_bytes: int,
+        max_upload_bytes: int | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes or max_body_bytes
+
+    def _limit(self, scope: Scope) -> tuple[int, str]:
+        if scope["method"] == "POST" and scope["path"].startswith(UPLOAD_PREFIX):
+            return self.max_upload_bytes, "GAN_MAX_UPLOAD_BYTES"
+        return self.max_body_bytes, "GAN_MAX_BODY_BYTES"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,7 +61,7 @@ class ServiceMiddleware:
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
-        limit = self.max_body_bytes
+        limit, setting = self._limit(scope)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -63,13 +79,13 @@ class ServiceMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge(limit)
+                    raise BodyTooLarge(limit, setting)
             return message
 
         try:
             declared = _header(scope, b"content-length")
             if declared and declared.isdigit() and int(declared) > limit:
-                await _reject_413(send_with_id, int(declared), limit)
+                await _reject_413(send_with_id, int(declared), limit, setting)
             else:
                 await self.app(scope, capped_receive, send_with_id)
         finally:
@@ -94,10 +110,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _reject_413(send: Send, declared: int, limit: int) -> None:
+async def _reject_413(send: Send, declared: int, limit: int, setting: str) -> None:
     body = (
         f'{{"detail":"request body of {declared} bytes exceeds the {limit}-byte limit '
-        f'(GAN_MAX_BODY_BYTES)"}}'
+        f'({setting})"}}'
     ).encode()
     await send({"type": "http.response.start", "status": 413, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),

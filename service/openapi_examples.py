@@ -256,3 +256,45 @@ JOB_SUBMIT_ERRORS: Responses = {
     429: {"description": "Too many queued jobs (with Retry-After)"},
     503: JOB_STORE_UNAVAILABLE,
 }  # fmt: skip
+
+# ---- /datasets (routes/datasets.py) ----
+
+_DATASET_EXAMPLE = {
+    "name": "faces", "spec": "folder:uploads/faces/images", "format": "images", "samples": 32,
+    "image_size": 64, "channels": 3, "shape": [3, 64, 64], "classes": ["cat", "dog"],
+    "class_counts": {"cat": 16, "dog": 16}, "bytes": 48213,
+    "created": "2025-01-01T12:00:00.000+00:00",
+}  # fmt: skip
+DATASET_OK = {"content": {"application/json": {"example": _DATASET_EXAMPLE}}}
+DATASET_LIST_OK = {"content": {"application/json": {"example": [_DATASET_EXAMPLE]}}}
+DATASET_NOT_FOUND = _example("no uploaded dataset named 'faces'", "No such dataset")
+DATASET_UPLOAD_BODY = {
+    "required": True,
+    "description": "The file itself (`curl --data-binary @faces.zip`): a zip, tar or tar.gz "
+    "of PNG/JPEG images (one sub-folder per class labels them), an .npz (arrays `x`, "
+    "optional `y` and `classes`) or an .npy. Its format is read from its first bytes.",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+DATASET_UPLOAD_ERRORS: Responses = {
+    400: _example("the client disconnected before the upload was complete",
+                  "The upload was cut short"),
+    409: _example("name 'faces': an uploaded dataset of that name exists already; choose "
+                  "another name or DELETE /datasets/faces first", "Name taken"),
+    413: _example("the archive holds more than 100,000 entries (GAN_MAX_UPLOAD_FILES)",
+                  "Over GAN_MAX_UPLOAD_BYTES, GAN_MAX_UPLOAD_FILES or GAN_MAX_UNPACKED_BYTES, "
+                  "or an entry that unpacks to over 100 times its packed size"),
+    422: {"description": "A bad name, or an upload that is not a usable dataset: `message` "
+          "names the entry at fault (absolute path, '..', a link or device, an image over "
+          "50 megapixels or unreadable, an array that needs pickle, no images)",
+          "content": {"application/json": {"example": {
+              "detail": [{"loc": ["body"], "msg": "an archive entry's path climbs out of the "
+                          "archive with '..'", "type": "value_error", "input": "../x.png"}],
+              "message": "body: an archive entry's path climbs out of the archive with '..' "
+                         "(got '../x.png')"}}}},
+    507: _example("no space left for the upload in the data root; try later", "Disk full"),
+}  # fmt: skip
+DATASET_IN_USE = _example(
+    "dataset 'faces' is read by queued or running training job(s) 0123abcd; cancel them or "
+    "wait for them to end",
+    "A queued or running job trains on it",
+)

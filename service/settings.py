@@ -101,6 +101,20 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body.")
 
+    # Uploaded datasets (POST /datasets/{name}), kept under <data_root>/uploads/
+    max_upload_bytes: int = Field(
+        256 * 2**20, ge=1024, description="Largest dataset upload body (413 beyond)."
+    )
+    max_upload_files: int = Field(
+        100_000, ge=1, description="Most entries an uploaded archive may hold (413 beyond)."
+    )
+    max_unpacked_bytes: int = Field(
+        2**30,
+        ge=1024,
+        description="Most bytes an uploaded archive may unpack to, declared and actually "
+        "written (413 beyond; each entry may also unpack to at most 100x its packed size).",
+    )
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:

@@ -1,12 +1,14 @@
-"""Where a job's data may come from (built-in datasets, or paths inside the data root), and
-the submit-time check that it is usable."""
+"""Where a job's data may come from (built-in datasets, or paths inside the data root), the
+submit-time check that it is usable, and which active jobs read a folder of the data root."""
 
 from __future__ import annotations
 
 import string
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from service.errors import FieldError
+from service.jobs.store.job_store import JobStore
+from service.jobs.store.records import JobState
 from training.datasets import Dataset, load_dataset
 from training.errors import DatasetError
 
@@ -64,3 +66,29 @@ def load_checked(
     except DatasetError as exc:
         reason = str(exc).replace(f"{Path(data_root).resolve()}/", "")  # no host paths shown
         raise FieldError("dataset", given, f"dataset {given!r}: {reason}") from None
+
+
+def jobs_reading(store: JobStore, folder: str, data_root: Path) -> list[str]:
+    """Ids of the queued and running jobs whose dataset lies inside `folder` (a path relative
+    to the data root) or holds it (a job on `folder:uploads` reads every upload)."""
+    target = PurePosixPath(folder)
+    root = Path(data_root).resolve()
+    readers = []
+    for state in (JobState.queued, JobState.running):
+        offset, total = 0, 1
+        while offset < total:
+            jobs, total = store.list(state, 200, offset)
+            offset += 200
+            for job in jobs:
+                kind, sep, raw = str(job.config.get("dataset", job.dataset)).partition(":")
+                if not sep or kind not in PATH_KINDS:
+                    continue
+                path = Path(raw)
+                if path.is_absolute():  # records hold relative paths; older ones may not
+                    if not path.is_relative_to(root):
+                        continue
+                    path = path.relative_to(root)
+                used = PurePosixPath(path.as_posix())
+                if used.is_relative_to(target) or target.is_relative_to(used):
+                    readers.append(job.id)
+    return readers

@@ -1,0 +1,157 @@
+"""POST /datasets/{name} with good uploads of every format, and GET /datasets(/{name}): the
+manifest, the layout on disk, the spec a job trains on, and names taken or malformed."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from upload_helpers import (
+    KEY,
+    app_client,
+    class_images,
+    npy_bytes,
+    npz_bytes,
+    png,
+    tar_bytes,
+    tree,
+    zip_bytes,
+)
+
+from training.datasets import load_dataset
+
+MANIFEST_KEYS = {"name", "spec", "format", "samples", "image_size", "channels", "shape",
+                 "classes", "class_counts", "bytes", "created"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("uploads")
+
+
+@pytest.fixture(scope="module")
+def client(tmp: Path) -> Iterator[Any]:
+    with app_client(tmp) as c:
+        yield c
+
+
+def upload(client: Any, name: str, body: bytes, **headers: str) -> Any:
+    return client.post(f"/datasets/{name}", content=body, headers={**KEY, **headers})
+
+
+def test_a_zip_of_class_folders_is_published_with_its_manifest(client: Any, tmp: Path) -> None:
+    files = {f"faces/{k}": v for k, v in class_images().items()}  # zipped with its folder
+    files["faces/README.txt"] = b"not an image: left out"
+    files["__MACOSX/faces/._00.png"] = b"resource fork"
+    body = zip_bytes(files)
+    answer = upload(client, "faces", body, **{"Content-Type": "text/plain"})  # not trusted
+    assert answer.status_code == 201, answer.text
+    assert answer.headers["location"] == "/datasets/faces"
+    manifest = answer.json()
+    assert set(manifest) == MANIFEST_KEYS
+    assert manifest["spec"] == "folder:uploads/faces/images"
+    assert manifest["format"] == "images"
+    assert manifest["samples"] == 32 and manifest["bytes"] == len(body)
+    assert manifest["classes"] == ["cat", "dog"]
+    assert manifest["class_counts"] == {"cat": 16, "dog": 16}
+    assert manifest["image_size"] == 64 and manifest["channels"] == 3  # the loader's default
+    assert manifest["shape"] == [3, 64, 64]
+    folder = tmp / "data" / "uploads" / "faces"
+    assert sorted(p.name for p in folder.iterdir()) == ["images", "manifest.json"]
+    assert sorted(p.name for p in (folder / "images").iterdir()) == ["cat", "dog"]
+    assert json.loads((folder / "manifest.json").read_text()) == manifest
+    # The spec is what a job gives: the training loader reads it from the data root.
+    data = load_dataset(manifest["spec"], data_root=tmp / "data", image_size=8)
+    assert data.classes == ("cat", "dog") and len(data) == 32
+
+
+def test_tar_and_tar_gz_of_images_are_read_from_their_magic_bytes(client: Any) -> None:
+    flat = [(f"{i:02d}.png", png((i, 2 * i, 3 * i))) for i in range(20)]
+    for name, gz in (("flat-tar", False), ("flat-tgz", True)):
+        answer = upload(client, name, tar_bytes(flat, gz=gz))
+        assert answer.status_code == 201, answer.text
+        manifest = answer.json()
+        assert manifest["spec"] == f"folder:uploads/{name}/images"
+        assert manifest["samples"] == 20
+        assert manifest["classes"] == [] and manifest["class_counts"] == {}  # unlabelled
+
+
+def test_arrays_npz_with_labels_and_bare_npy(client: Any, tmp: Path) -> None:
+    x = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+    y = np.arange(40) % 4
+    answer = upload(client, "ring", npz_bytes(x=x, y=y, classes=np.array(list("abcd"))))
+    assert answer.status_code == 201, answer.text
+    manifest = answer.json()
+    assert manifest["spec"] == "npz:uploads/ring/data.npz" and manifest["format"] == "array"
+    assert manifest["image_size"] is None and manifest["channels"] is None
+    assert manifest["shape"] == [2] and manifest["samples"] == 40
+    assert manifest["classes"] == ["a", "b", "c", "d"]
+    assert manifest["class_counts"] == {"a": 10, "b": 10, "c": 10, "d": 10}
+    assert (tmp / "data" / "uploads" / "ring" / "data.npz").is_file()
+
+    images = np.random.default_rng(1).integers(0, 255, size=(16, 8, 8), dtype=np.uint8)
+    answer = upload(client, "grey.npy", npy_bytes(images))
+    assert answer.status_code == 201, answer.text
+    manifest = answer.json()
+    assert manifest["spec"] == "npz:uploads/grey.npy/data.npy"
+    assert (manifest["image_size"], manifest["channels"], manifest["shape"]) == (8, 1, [1, 8, 8])
+
+
+def test_list_is_newest_first_and_one_dataset_reads_alone(client: Any) -> None:
+    for name in ("older", "newer"):
+        assert upload(client, name, zip_bytes(class_images(8))).status_code == 201
+    listed = client.get("/datasets")
+    assert listed.status_code == 200
+    names = [m["name"] for m in listed.json()]
+    assert names.index("newer") < names.index("older")
+    created = [m["created"] for m in listed.json()]
+    assert created == sorted(created, reverse=True)
+    one = client.get("/datasets/older")
+    assert one.status_code == 200 and one.json()["name"] == "older"
+    missing = client.get("/datasets/nothing-here")
+    assert missing.status_code == 404 and "nothing-here" in missing.json()["detail"]
+
+
+def test_a_taken_name_is_409_before_the_body_is_stored(client: Any, tmp: Path) -> None:
+    assert upload(client, "taken", zip_bytes(class_images(8))).status_code == 201
+    before = tree(tmp / "data" / "uploads")
+    answer = upload(client, "taken", zip_bytes(class_images(8)))
+    assert answer.status_code == 409
+    assert "'taken'" in answer.json()["detail"] and "exists already" in answer.json()["detail"]
+    assert tree(tmp / "data" / "uploads") == before
+
+
+@pytest.mark.parametrize("name", ["Faces", "-x", ".hidden", "a" * 65, "sp ace"])
+def test_a_bad_name_is_422_naming_the_path_field(client: Any, tmp: Path, name: str) -> None:
+    before = tree(tmp / "data" / "uploads")
+    answer = upload(client, name, zip_bytes(class_images(8)))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["message"].startswith("path.name:")
+    assert tree(tmp / "data" / "uploads") == before
+
+
+def test_uploads_need_the_api_key(client: Any, tmp: Path) -> None:
+    before = tree(tmp / "data" / "uploads")
+    answer = client.post("/datasets/nokey", content=zip_bytes(class_images(8)))
+    assert answer.status_code == 401
+    assert client.delete("/datasets/faces").status_code == 401
+    assert tree(tmp / "data" / "uploads") == before
+
+
+def test_delete_of_an_unknown_dataset_is_404(client: Any) -> None:
+    answer = client.delete("/datasets/never-uploaded", headers=KEY)
+    assert answer.status_code == 404
+    assert "never-uploaded" in answer.json()["detail"]
+
+
+def test_zip_detection_ignores_the_suffix_of_the_entries_it_keeps(client: Any) -> None:
+    """A zip holding .npy files and images is an image archive (an .npz holds only .npy)."""
+    files = class_images(8) | {"extra.npy": npy_bytes(np.zeros(3))}
+    answer = upload(client, "mixed", zip_bytes(files, zipfile.ZIP_STORED))
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["format"] == "images" and answer.json()["samples"] == 16
