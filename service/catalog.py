@@ -30,8 +30,9 @@ from models.checkpoint import (
     load_generator,
     promote_version,
     read_default_version,
+    version_stem,
 )
-from service.errors import NoModelPublished, UnknownModel, VersionRefused
+from service.errors import DefaultVersion, NoModelPublished, UnknownModel, VersionRefused
 from service.metrics import ServiceMetrics
 
 log = logging.getLogger("service.catalog")
@@ -259,6 +260,33 @@ class ModelCatalog:
             self._promoted[name] = version
             self._defaults = self._compute_defaults()
         log.info("promoted %s@%d to default", name, version)
+        return f"{name}@{version}"
+
+    def delete(self, name: str, version: int) -> str:
+        """Remove `name@version` from the model directory: its JSON first, so no reader finds
+        a JSON without its weights. Refused for the model's default version (its promoted
+        one, else its newest usable one): promote another version first. The caller scans
+        afterwards, so the catalog stops listing it."""
+        meta_path = self.model_dir / name / f"{version_stem(version)}.json"
+        if not meta_path.is_file():
+            folder = self.model_dir / name
+            if not folder.is_dir():
+                with self._lock:
+                    known = sorted(self._entries)
+                raise UnknownModel(f"no model named {name!r}; models: {known}")
+            versions = sorted(int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit())
+            raise UnknownModel(f"model {name!r} has no version {version}; versions: {versions}")
+        promoted = read_default_version(self.model_dir, name)
+        with self._lock:
+            default = _version_of(self._defaults.get(name))
+        if version in (promoted, default):
+            raise DefaultVersion(
+                f"{name}@{version} is the default version of {name!r}; promote another version "
+                f"first (POST /models/{name}/promote), then delete this one"
+            )
+        meta_path.unlink(missing_ok=True)
+        meta_path.with_suffix(".safetensors").unlink(missing_ok=True)
+        log.info("deleted %s@%d from the model directory", name, version)
         return f"{name}@{version}"
 
     def _relative(self, text: str) -> str:

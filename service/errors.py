@@ -9,9 +9,11 @@ place; this module imports no web framework, so the training worker raises them 
     ├── ModelUnavailable     503  the version could not be loaded just now
     ├── QueueFull            429  the sample queue or the job queue is full (with Retry-After)
     ├── RequestTimedOut      504  the samples were not ready within request_timeout_s
+    ├── DefaultVersion       409  the version is its model's default (promote another first)
     ├── UnknownJob           404  no training job with that id
     ├── NameTaken            409  a job's model name is used by another job or model
     ├── JobFinished          409  the job already ended (nothing to cancel)
+    ├── JobActive            409  the job is queued or running (nothing to delete yet)
     ├── JobStoreUnavailable  503  Redis cannot be reached just now (with Retry-After)
     ├── UnknownDataset       404  no uploaded dataset of that name
     ├── DatasetExists        409  an uploaded dataset of that name exists already
@@ -85,6 +87,10 @@ class RequestTimedOut(ServiceError):
     status = 504
 
 
+class DefaultVersion(ServiceError):
+    status = 409
+
+
 class UnknownJob(ServiceError):
     status = 404
 
@@ -94,6 +100,10 @@ class NameTaken(ServiceError):
 
 
 class JobFinished(ServiceError):
+    status = 409
+
+
+class JobActive(ServiceError):
     status = 409
 
 

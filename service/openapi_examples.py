@@ -222,6 +222,11 @@ MODEL_LIST_OK = {"content": {"application/json": {"example": {
 MODEL_OK = {"content": {"application/json": {"example": _MODEL_EXAMPLE}}}
 PROMOTE_OK = {"content": {"application/json": {"example": {
     "model": "digits", "default_version": 1500, "ref": "digits@1500"}}}}  # fmt: skip
+DEFAULT_VERSION = _example(
+    "digits@1500 is the default version of 'digits'; promote another version first "
+    "(POST /models/digits/promote), then delete this one",
+    "The version is its model's default",
+)
 
 # ---- operations (routes/health.py) ----
 
@@ -256,6 +261,11 @@ JOB_SUBMIT_ERRORS: Responses = {
     429: {"description": "Too many queued jobs (with Retry-After)"},
     503: JOB_STORE_UNAVAILABLE,
 }  # fmt: skip
+JOB_NOT_ENDED = _example(
+    "job 0123abcd is running; cancel it (POST /train-jobs/0123abcd/cancel) and delete it once "
+    "it has ended",
+    "The job is queued or running",
+)
 
 # ---- /datasets (routes/datasets.py) ----
 

@@ -133,6 +133,14 @@ class Runtime:
             return False
         return True
 
+    def delete_version(self, name: str, version: int) -> str:
+        """Delete a version (blocking: call it from a thread). Scans first, so the default it
+        protects is current, and after, so the catalog and the device forget the version."""
+        self._scan()
+        ref = self.catalog.delete(name, version)
+        self._scan()
+        return ref
+
     def _scan(self) -> ScanResult:
         """Scan the model directory; drop from the device what the catalog no longer serves."""
         result = self.catalog.scan()

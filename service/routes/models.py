@@ -1,11 +1,12 @@
-"""GET /models, GET /models/{model}, POST /models/{model}/promote."""
+"""GET /models, GET /models/{model}, POST /models/{model}/promote,
+DELETE /models/{model}@{version}."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from models.checkpoint import MODEL_NAME_PATTERN
@@ -18,17 +19,26 @@ from service.inference import Calibration
 from service.openapi_examples import (
     BAD_MODEL_NAME,
     BAD_PROMOTION,
+    DEFAULT_VERSION,
     MODEL_LIST_OK,
     MODEL_NOT_FOUND,
     MODEL_OK,
     PROMOTE_OK,
     VERSION_REFUSED,
 )
-from service.schemas import ModelList, ModelView, PromoteRequest, PromoteResult, VersionView
+from service.schemas import (
+    ModelList,
+    ModelView,
+    PromoteRequest,
+    PromoteResult,
+    VersionView,
+    canonical_int,
+)
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN, examples=["digits"])]
+MAX_VERSION = 10**18 - 1  # MODEL_REF_PATTERN's 18 digits
 
 
 def model_view(state: ModelState, loaded: Mapping[str, Calibration]) -> ModelView:
@@ -106,3 +116,23 @@ async def promote_model(
     ref = await run_in_threadpool(catalog.promote, model, body.version)
     runtime.warm(ref)  # on the device before its first request
     return PromoteResult(model=model, default_version=body.version, ref=ref)
+
+
+@router.delete(
+    "/{model}@{version}",
+    status_code=204,
+    response_class=Response,
+    dependencies=[ApiKey],
+    responses={**AUTH_RESPONSES, 404: MODEL_NOT_FOUND, 409: DEFAULT_VERSION, 422: BAD_MODEL_NAME},
+)
+async def delete_version(
+    model: ModelName,
+    version: Annotated[canonical_int(0, MAX_VERSION), Path(examples=[1500])],
+    runtime: RuntimeDep,
+) -> Response:
+    """Remove one version's checkpoint (JSON, then weights) from the shared model directory;
+    the catalog stops listing it at once. The model's default version is refused (409):
+    promote another version first. Requires `Authorization: Bearer <key>` when GAN_API_KEYS
+    is set."""
+    await run_in_threadpool(runtime.delete_version, model, version)
+    return Response(status_code=204)

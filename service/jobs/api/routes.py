@@ -1,4 +1,5 @@
-"""The jobs API: submit, inspect, list, follow (SSE), cancel, and the job's latest pictures.
+"""The jobs API: submit, inspect, list, follow (SSE), cancel, delete an ended job, and the
+job's latest pictures.
 
 Routes parse, call the domain (submit / store) in a worker thread, and raise ServiceErrors that
 the app's one error handler maps to status codes. Without Redis every route answers 503 with
@@ -17,7 +18,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from service.auth import AUTH_RESPONSES
 from service.bodies import parse_body, request_body_schema
 from service.deps import ApiKey, JobsDep, JobStoreDep, SettingsDep
-from service.errors import JobFinished, UnknownJob
+from service.errors import JobActive, JobFinished, UnknownJob
 from service.jobs.api.events import job_events
 from service.jobs.api.schemas import (
     JobAccepted,
@@ -30,7 +31,12 @@ from service.jobs.api.schemas import (
 from service.jobs.api.submit import submit_job
 from service.jobs.store.job_store import JobStore
 from service.jobs.store.records import TERMINAL_STATES, JobState
-from service.openapi_examples import JOB_ERRORS, JOB_STORE_UNAVAILABLE, JOB_SUBMIT_ERRORS
+from service.openapi_examples import (
+    JOB_ERRORS,
+    JOB_NOT_ENDED,
+    JOB_STORE_UNAVAILABLE,
+    JOB_SUBMIT_ERRORS,
+)
 from service.schemas import canonical_int
 from training.presets import builtin_recipes
 
@@ -146,6 +152,27 @@ async def cancel_job(job_id: str, store: JobStoreDep) -> dict[str, Any]:
         raise JobFinished(f"job {job_id} has already {outcome}; nothing to cancel")
     state = "cancelled" if outcome == "cancelled" else "running"
     return {"id": job_id, "state": state, "cancel_requested": True}
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=204,
+    response_class=Response,
+    dependencies=[ApiKey],
+    responses={**AUTH_RESPONSES, **JOB_ERRORS, 409: JOB_NOT_ENDED},
+)
+async def delete_job(job_id: str, store: JobStoreDep) -> Response:
+    """Forget a job that has ended (succeeded, failed or cancelled): its record and events
+    go; the checkpoints it published stay in the model directory."""
+    outcome = await run_in_threadpool(store.delete, job_id) if len(job_id) <= 64 else "missing"
+    if outcome == "missing":
+        raise UnknownJob(f"no training job with id {job_id!r}")
+    if outcome != "deleted":
+        raise JobActive(
+            f"job {job_id} is {outcome}; cancel it (POST /train-jobs/{job_id}/cancel) and "
+            "delete it once it has ended"
+        )
+    return Response(status_code=204)
 
 
 def _picture_route(file_name: str) -> None:

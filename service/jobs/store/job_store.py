@@ -48,7 +48,7 @@ class JobStore:
         self._scripts = {
             name: self.redis.register_script(getattr(scripts, name))
             for name in ("CREATE", "CLAIM", "HEARTBEAT", "PROGRESS", "FINISH", "REQUEUE")
-            + ("CANCEL", "REAP")
+            + ("CANCEL", "REAP", "DELETE")
         }
 
     def _run(self, name: str, job_id: str, *args: Any) -> Any:
@@ -113,6 +113,11 @@ class JobStore:
         """'cancelled' (was queued), 'requested' (running: stops at its next step),
         'missing', or the terminal state it already had."""
         return self._run("CANCEL", job_id, now_iso())
+
+    def delete(self, job_id: str) -> str:
+        """Remove an ended job's record and events: 'deleted', 'missing', or the state of a
+        job that has not ended ('queued', 'running'), which is kept."""
+        return self._run("DELETE", job_id)
 
     def reap(self, max_crashes: int, grace_s: float) -> list[str]:
         """Running jobs whose lease has been missing for `grace_s` go back to the queue;

@@ -197,3 +197,21 @@ end
 return requeued
 """
 )
+
+# ARGV: P, id -> 'deleted', 'missing', or the state of a job that has not ended (kept)
+DELETE = (
+    _PRELUDE
+    + """
+local state = redis.call('HGET', job, 'state')
+if not state then return 'missing' end
+if state == 'queued' or state == 'running' then return state end
+local name = redis.call('HGET', job, 'name')
+redis.call('DEL', job, stream, lease)
+redis.call('ZREM', P .. 'jobs', id)
+redis.call('ZREM', P .. 'jobs:state:' .. state, id)
+if name and redis.call('HGET', P .. 'jobs:names', name) == id then
+  redis.call('HDEL', P .. 'jobs:names', name)
+end
+return 'deleted'
+"""
+)
