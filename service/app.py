@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from service.error_handlers import install_error_handlers
 from service.jobs.api import routes as jobs
@@ -28,6 +29,10 @@ from service.settings import Settings
 from service.supervisor import Supervisor
 
 log = logging.getLogger("service.app")
+
+# Headers the API sets that a browser script may read (CORS hides all others).
+EXPOSED_HEADERS = ["X-Request-Id", "X-Model-Version", "X-Model-Sha256", "X-Seed", "X-Offset",
+                   "X-Count", "Location", "Retry-After"]  # fmt: skip
 
 DESCRIPTION = """Seed-deterministic samples from GAN generators, batched on one device.
 
@@ -83,6 +88,14 @@ def create_app(settings: Settings, *, supervisor: Supervisor | None = None) -> F
         max_body_bytes=settings.max_body_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
+    if settings.cors_origins:  # added last, so outermost: even an early 413 carries CORS
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=EXPOSED_HEADERS,
+        )
     app.include_router(samples.router)
     app.include_router(models.router)
     app.include_router(health.router)

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         "balancer's idle timeout, so the balancer closes first).",
     )
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins a browser may call the API from (CORS), e.g. "
+        "https://lab.example.org; empty = no CORS headers.",
+    )
 
     # Uploaded datasets (POST /datasets/{name}), kept under <data_root>/uploads/
     max_upload_bytes: int = Field(
@@ -115,7 +120,7 @@ class Settings(BaseSettings):
         "written (413 beyond; each entry may also unpack to at most 100x its packed size).",
     )
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
