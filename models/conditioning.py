@@ -21,6 +21,7 @@ class LabelInput(nn.Module):
     def __init__(self, num_classes: int) -> None:
         super().__init__()
         self.embed = nn.Embedding(num_classes, LABEL_EMBED_DIM)
+        nn.init.normal_(self.embed.weight, 0.0, 1.0 / LABEL_EMBED_DIM**0.5)  # unit norm
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return torch.cat([z, self.embed(labels)], dim=1)

@@ -1,6 +1,7 @@
 """Failure-mode signals the training loop reports: mode collapse and an overpowering D.
 
-Collapse: the generated batch is far less spread out than a real batch.
+Collapse: the generated batch is far less spread out than a real batch (within each class,
+for a conditional generator).
 Overpowering D: D(G(z)) stays near 0. With the saturating loss, G's gradient then vanishes,
 which is the failure Goodfellow et al. (2014) describe; with the non-saturating loss it does
 not, so a small gradient alone cannot be the test. `overpower_flag` fires on D(G(z)) below
@@ -25,6 +26,16 @@ def batch_diversity(x: torch.Tensor) -> float:
         return 0.0
     dist = torch.cdist(flat, flat)  # (B, B), zero diagonal
     return float(dist.sum() / (b * (b - 1)))
+
+
+def grouped_diversity(x: torch.Tensor, labels: torch.Tensor | None) -> float:
+    """For a conditional generator, the spread within each class (mean over classes with two
+    or more samples): collapse there is G ignoring z for a given class, which the spread
+    across classes hides. Without labels, or without any such class, batch_diversity."""
+    if labels is None:
+        return batch_diversity(x)
+    spreads = [batch_diversity(x[labels == c]) for c in labels.unique() if (labels == c).sum() > 1]
+    return sum(spreads) / len(spreads) if spreads else batch_diversity(x)
 
 
 def collapse_flag(fake_diversity: float, real_diversity: float, threshold: float = 0.2) -> bool:

@@ -31,7 +31,7 @@ from models.factory import build_pair
 from training import publish as pub
 from training.config import TrainConfig
 from training.datasets import Dataset, load_dataset, mixture_for
-from training.diagnostics import FailureWatch, batch_diversity
+from training.diagnostics import FailureWatch, batch_diversity, grouped_diversity
 from training.ema import EMA
 from training.errors import TrainingError
 from training.losses import d_loss, g_loss, gradient_penalty, r1_penalty
@@ -179,9 +179,14 @@ class Run:
         self.watch = FailureWatch()
         # Fixed batches for the collapse check: the sample grid's noise and one real batch.
         self.fixed_z = pub.fixed_noise(config.seed, 64, arch.z_dim, self.device)  # (64, z)
-        self.fixed_labels = pub.labels_for(0, 64, arch.num_classes, self.device)  # (64,) | None
+        # A conditional run's look: 8 classes, 8 noises each, so collapse within a class shows
+        k = arch.num_classes
+        self.fixed_labels = (torch.arange(64, device=self.device) // 8) % k if k else None
         real = dataset.sample(64, torch.Generator().manual_seed(config.seed))
         self.real_diversity = batch_diversity(real)
+        if k and dataset.labels is not None:
+            batch, labels = dataset.sample_labelled(512, torch.Generator().manual_seed(config.seed))
+            self.real_diversity = grouped_diversity(batch, labels)
         self._sums = torch.zeros(2, device=self.device)  # D and G loss sums since last report
         self._count = 0
         self._last: dict[str, torch.Tensor] = {}
@@ -371,7 +376,7 @@ class Run:
             fake = torch.func.functional_call(
                 self.G, buffers, (self.fixed_z, self.fixed_labels)
             )  # (64, ...)
-        fake_div = batch_diversity(fake)
+        fake_div = grouped_diversity(fake, self.fixed_labels)
         d_real = float(torch.sigmoid(self._last["real_logits"].float()).mean())
         d_fake = float(torch.sigmoid(self._last["fake_logits"].float()).mean())
         grad = float(self._last.get("g_grad_norm", torch.tensor(math.nan)))

@@ -78,3 +78,19 @@ def test_grad_norm_and_sigmoid_mean() -> None:
     assert sigmoid_mean(torch.zeros(5)) == pytest.approx(0.5)
     assert sigmoid_mean(torch.tensor([100.0, -100.0])) == pytest.approx(0.5)
     assert sigmoid_mean(torch.full((4, 1), -20.0)) < 1e-8
+
+
+def test_grouped_diversity_sees_a_class_whose_samples_ignore_z() -> None:
+    from training.diagnostics import grouped_diversity
+
+    gen = torch.Generator().manual_seed(0)
+    prototypes = torch.randn(4, 16, generator=gen) * 5  # one image per class, far apart
+    labels = torch.arange(32) % 4
+    collapsed = prototypes[labels] + 0.01 * torch.randn(32, 16, generator=gen)
+    varied = prototypes[labels] + torch.randn(32, 16, generator=gen)
+    assert batch_diversity(collapsed) > 5  # across classes the batch looks spread out
+    assert grouped_diversity(collapsed, labels) < 0.2  # within each class it is not
+    assert grouped_diversity(varied, labels) > 4
+    assert collapse_flag(grouped_diversity(collapsed, labels), grouped_diversity(varied, labels))
+    assert grouped_diversity(varied, None) == batch_diversity(varied)
+    assert grouped_diversity(varied, torch.arange(32)) == batch_diversity(varied)  # no pairs
