@@ -10,9 +10,11 @@
 # 3. Local stand-ins for python:3.11-slim and redis:7 (scripts/build_base_images.sh; cached).
 # 4. The project's CPU image, from the local PyTorch wheel (pip config's find-links).
 # 5. docker-compose up with two workers; wait until healthy.
-# 6. Through the published port: a training job with the API key, followed to success, then
-#    samples from the model it published; two jobs running at once on the two workers; one
-#    worker killed mid-job, `docker-compose start worker`, and its job finishes.
+# 6. Through the published port, with the project's client: a training job with the API key,
+#    followed to success, then samples from the model it published; a labelled zip uploaded,
+#    a conditional job on it watched to the end and one class sampled; two jobs running at
+#    once on the two workers; one worker killed mid-job, `docker-compose start worker`, and its
+#    job finishes.
 # 7. down -v, and dockerd stopped by its pid if this script started it.
 #
 # Env: SMOKE_PROJECT (compose project name, default gansmoke), SMOKE_PORT (default: a free one),
@@ -21,7 +23,10 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PROJECT=${SMOKE_PROJECT:-gansmoke}
-CLIENT=(python3 "$ROOT/scripts/compose_smoke_client.py")
+# The steps use the project's client (gan_client): the venv's Python when there is one.
+SMOKE_PY=${SMOKE_PY:-$ROOT/.venv/bin/python}
+[[ -x $SMOKE_PY ]] || SMOKE_PY=python3
+CLIENT=("$SMOKE_PY" "$ROOT/scripts/compose_smoke_client.py")
 DOCKERD_PIDFILE=/tmp/gan-smoke-dockerd.pid
 DOCKERD_LOG=/tmp/gan-smoke-dockerd.log
 STARTED_DOCKERD=0
@@ -246,6 +251,11 @@ train_and_sample() {
     "${CLIENT[@]}" "$URL" "$KEY" sample "$JOB_A" --timeout 60
 }
 
+bring_your_own_data() {
+    # The API writes the upload into the data volume; a worker trains on it from there.
+    "${CLIENT[@]}" "$URL" "$KEY" byod --timeout 300
+}
+
 two_jobs_at_once() {
     # Long enough to still be running when a worker is killed, short enough for CI.
     STEPS=$((RATE * 40))
@@ -307,6 +317,7 @@ stage "project image (CPU, local torch wheel)" build_project_image
 stage "compose up (redis, api, 2 workers)" compose_up
 stage "wait for healthy" wait_healthy
 stage "train ring-8 (300 steps), then sample" train_and_sample
+stage "upload a dataset, train on it, watch, sample a class" bring_your_own_data
 stage "two jobs running at once on 2 workers" two_jobs_at_once
 stage "kill a worker mid-job; start; jobs finish" kill_worker_mid_job
 stage "down -v" compose_down

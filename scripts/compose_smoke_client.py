@@ -1,4 +1,5 @@
-"""HTTP steps of the compose smoke test, through the published port (standard library only).
+"""HTTP steps of the compose smoke test, through the published port, with the project's
+client (gan_client):
 
     compose_smoke_client.py URL KEY ready [--timeout S]
     compose_smoke_client.py URL KEY auth                      # 401 without a key, 403 wrong key
@@ -8,6 +9,7 @@
     compose_smoke_client.py URL KEY sample ID                 # POST /samples from its model
     compose_smoke_client.py URL KEY show ID                   # one line about a job
     compose_smoke_client.py URL KEY rate ID                   # its training steps per second
+    compose_smoke_client.py URL KEY byod [--timeout S]        # upload, train, watch, sample
 
 Every failure exits 1 with a message saying what was expected and what came back.
 """
@@ -15,41 +17,29 @@ Every failure exits 1 with a message saying what was expected and what came back
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
+import tempfile
 import time
-import urllib.error
-import urllib.request
+import zipfile
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from gan_client import AuthError, GanClient, GanError  # noqa: E402
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
 class SmokeFailure(Exception):
     pass
-
-
-def request(
-    method: str, url: str, *, key: str | None = None, body: Any = None, timeout: float = 30
-) -> tuple[int, dict[str, str], bytes]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if key is not None:
-        req.add_header("Authorization", f"Bearer {key}")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, dict(resp.headers), resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
-
-
-def get_json(url: str) -> dict[str, Any]:
-    status, _, body = request("GET", url)
-    if status != 200:
-        raise SmokeFailure(f"GET {url}: HTTP {status}: {body[:300]!r}")
-    return json.loads(body)
 
 
 def job_line(job: dict[str, Any]) -> str:
@@ -59,47 +49,50 @@ def job_line(job: dict[str, Any]) -> str:
     )
 
 
-def ready(base: str, timeout: float) -> None:
+def ready(gan: GanClient, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
         try:
-            status, _, body = request("GET", f"{base}/readyz", timeout=5)
-            if status == 200:
-                print(f"/readyz 200: {body[:200].decode(errors='replace')}")
+            answer = gan._http.get("/readyz", timeout=5)
+            if answer.status_code == 200:
+                print(f"/readyz 200: {answer.text[:200]}")
                 return
-            last = f"HTTP {status}: {body[:200]!r}"
+            last = f"HTTP {answer.status_code}: {answer.text[:200]}"
         except OSError as exc:
             last = str(exc)
+        except Exception as exc:  # noqa: BLE001 - httpx's connection errors while it starts
+            last = f"{type(exc).__name__}: {exc}"
         time.sleep(1)
     raise SmokeFailure(f"/readyz not 200 after {timeout:.0f} s (last: {last})")
 
 
-def auth(base: str, key: str) -> None:
-    body = {"dataset": "ring-8", "steps": 1}
-    status, _, text = request("POST", f"{base}/train-jobs", body=body)
-    if status != 401:
-        raise SmokeFailure(f"POST /train-jobs without a key: expected 401, got {status} {text!r}")
-    status, _, text = request("POST", f"{base}/train-jobs", key=key + "-wrong", body=body)
-    if status != 403:
-        raise SmokeFailure(f"POST /train-jobs, wrong key: expected 403, got {status} {text!r}")
+def auth(url: str, key: str) -> None:
+    for given, want in ((None, 401), (key + "-wrong", 403)):
+        with GanClient(url, api_key=given or "") as anonymous:
+            try:
+                anonymous.train("ring-8", steps=1)
+            except AuthError as exc:
+                if exc.status != want:
+                    got = exc.status
+                    raise SmokeFailure(f"POST /train-jobs: expected {want}, got {got}") from None
+                continue
+        raise SmokeFailure(f"POST /train-jobs with key {given!r}: accepted, expected {want}")
     print("no key: 401, wrong key: 403")
 
 
-def submit(base: str, key: str, recipe: str) -> None:
-    status, headers, body = request("POST", f"{base}/train-jobs", key=key, body=json.loads(recipe))
-    if status != 202:
-        raise SmokeFailure(f"POST /train-jobs {recipe}: expected 202, got {status}: {body!r}")
-    accepted = json.loads(body)
-    print(accepted["id"])
-    print(f"accepted {accepted} (Location: {headers.get('location')})", file=sys.stderr)
+def submit(gan: GanClient, recipe: str) -> None:
+    fields = json.loads(recipe)
+    job = gan.train(fields.pop("dataset"), **fields)
+    print(job.id)
+    print(f"accepted {job.record}", file=sys.stderr)
 
 
-def wait(base: str, job_id: str, want: str, timeout: float, min_step: int) -> None:
+def wait(gan: GanClient, job_id: str, want: str, timeout: float, min_step: int) -> None:
     deadline = time.monotonic() + timeout
     job: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        job = get_json(f"{base}/train-jobs/{job_id}")
+        job = gan.job(job_id).refresh()
         if job["state"] == want and job.get("step", 0) >= min_step:
             print(job_line(job))
             return
@@ -109,11 +102,11 @@ def wait(base: str, job_id: str, want: str, timeout: float, min_step: int) -> No
     raise SmokeFailure(f"not {want} (step >= {min_step}) after {timeout:.0f} s: {job_line(job)}")
 
 
-def together(base: str, ids: list[str], timeout: float) -> None:
+def together(gan: GanClient, ids: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     jobs: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        jobs = [get_json(f"{base}/train-jobs/{i}") for i in ids]
+        jobs = [gan.job(i).refresh() for i in ids]
         if all(j["state"] == "running" and j.get("step", 0) > 0 for j in jobs):
             print("running at once: " + " | ".join(job_line(j) for j in jobs))
             return
@@ -126,76 +119,117 @@ def together(base: str, ids: list[str], timeout: float) -> None:
     )
 
 
-def sample(base: str, key: str, job_id: str, timeout: float) -> None:
-    """Samples from the version a finished job published (the API picks it up from the
-    shared model volume within GAN_RELOAD_INTERVAL_S), twice: same seed, same answer."""
-    job = get_json(f"{base}/train-jobs/{job_id}")
+def _sample_when_served(gan: GanClient, timeout: float, **ask: Any) -> np.ndarray:
+    """The API picks a new version up from the shared model volume within
+    GAN_RELOAD_INTERVAL_S; until then the model is unknown."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return gan.sample(as_="numpy", **ask)
+        except GanError as exc:
+            if time.monotonic() > deadline:
+                raise SmokeFailure(f"POST /samples {ask}: {exc}") from None
+            time.sleep(1)
+
+
+def sample(gan: GanClient, job_id: str, timeout: float) -> None:
+    """Samples from the version a finished job published, twice: same seed, same answer."""
+    job = gan.job(job_id).refresh()
     ref = job.get("promoted") or (job.get("published") or [None])[-1]
     if not ref:
         raise SmokeFailure(f"the job published nothing: {job_line(job)}")
-    body = {"model": ref, "n": 8, "seed": 0}
-    deadline = time.monotonic() + timeout
-    while True:
-        status, headers, first = request("POST", f"{base}/samples", key=key, body=body)
-        if status == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    if status != 200:
-        raise SmokeFailure(f"POST /samples {body}: expected 200, got {status}: {first[:300]!r}")
-    _, _, again = request("POST", f"{base}/samples", key=key, body=body)
-    if again != first:
+    first = _sample_when_served(gan, timeout, model=ref, n=8, seed=0)
+    again = gan.sample(model=ref, n=8, seed=0, as_="numpy")
+    if not np.array_equal(first, again):
         raise SmokeFailure("POST /samples: the same seed gave different samples")
-    models = request("GET", f"{base}/models")
-    if models[0] != 200 or job["name"].encode() not in models[2]:
-        raise SmokeFailure(f"GET /models does not list {job['name']}: {models[0]} {models[2]!r}")
-    kind = headers.get("content-type", "?")
-    print(f"POST /samples {body}: 200, {len(first)} bytes of {kind}; same seed, same bytes")
-    if kind.startswith("application/json"):
-        print(f"  {first[:160].decode(errors='replace')}...")
+    names = {m["name"] for m in gan.models()["models"]}
+    if job["name"] not in names:
+        raise SmokeFailure(f"GET /models does not list {job['name']}: {sorted(names)}")
+    print(f"POST /samples {ref} n=8 seed=0: {first.shape} {first.dtype}; same seed, same values")
 
 
-def show(base: str, job_id: str) -> None:
-    print(job_line(get_json(f"{base}/train-jobs/{job_id}")))
+def show(gan: GanClient, job_id: str) -> None:
+    print(job_line(gan.job(job_id).refresh()))
 
 
-def rate(base: str, job_id: str) -> None:
-    job = get_json(f"{base}/train-jobs/{job_id}")
+def rate(gan: GanClient, job_id: str) -> None:
+    job = gan.job(job_id).refresh()
     elapsed = job.get("elapsed_s") or 0.0
     if elapsed <= 0:
         raise SmokeFailure(f"no elapsed_s to measure a rate: {job_line(job)}")
     print(f"{job['step'] / elapsed:.0f}")
 
 
+def _class_zip(path: Path) -> None:
+    """32 8x8 PNGs in two class folders: bars and blocks."""
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w") as archive:
+        for i in range(32):
+            pixels = (rng.random((8, 8)) * 60).astype(np.uint8)
+            if i % 2:
+                pixels[:, 3:5] = 255
+            else:
+                pixels[2:6, 2:6] = 255
+            buffer = io.BytesIO()
+            Image.fromarray(pixels).save(buffer, format="PNG")
+            archive.writestr(f"{'bars' if i % 2 else 'blocks'}/{i:02d}.png", buffer.getvalue())
+
+
+def byod(gan: GanClient, timeout: float) -> None:
+    """Bring your own data: upload a labelled zip, train a conditional model on it (the API
+    writes the data volume, the worker reads it), watch it to the end, sample one class."""
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "shapes.zip"
+        _class_zip(archive)
+        manifest = gan.upload_dataset("smoke-shapes", archive)
+    print(f"uploaded: {manifest['spec']}, {manifest['samples']} samples, {manifest['classes']}")
+    if manifest["classes"] != ["bars", "blocks"]:
+        raise SmokeFailure(f"expected classes bars and blocks, got {manifest['classes']}")
+    job = gan.train(manifest["spec"], name="smoke-shapes", steps=60, checkpoint_every=60,
+                    log_every=20, conditional=True, image_size=8,
+                    arch_config={"g_width": 8, "d_width": 8, "z_dim": 8})  # fmt: skip
+    steps = [e.get("step") for e in job.events() if e.get("step") is not None]
+    record = job.wait(timeout=timeout)
+    print(f"watched {len(steps)} events up to step {max(steps, default=0)}; {job_line(record)}")
+    bars = _sample_when_served(gan, 60, model="smoke-shapes", n=4, seed=1, label="bars")
+    if bars.shape != (4, 8, 8, 1):
+        raise SmokeFailure(f"expected 4 grey 8x8 samples, got {bars.shape}")
+    print(f"sampled class 'bars': {bars.shape}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="HTTP steps of scripts/compose_smoke.sh")
     parser.add_argument("url")
     parser.add_argument("key")
-    steps = ["ready", "auth", "submit", "wait", "together", "sample", "show", "rate"]
+    steps = ["ready", "auth", "submit", "wait", "together", "sample", "show", "rate", "byod"]
     parser.add_argument("step", choices=steps)
     parser.add_argument("args", nargs="*")
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--min-step", type=int, default=0)
     a = parser.parse_args(argv)
-    base = a.url.rstrip("/")
+    url = a.url.rstrip("/")
     try:
-        if a.step == "ready":
-            ready(base, a.timeout)
-        elif a.step == "auth":
-            auth(base, a.key)
-        elif a.step == "submit":
-            submit(base, a.key, a.args[0])
-        elif a.step == "wait":
-            wait(base, a.args[0], a.args[1], a.timeout, a.min_step)
-        elif a.step == "together":
-            together(base, a.args, a.timeout)
-        elif a.step == "sample":
-            sample(base, a.key, a.args[0], a.timeout)
-        elif a.step == "rate":
-            rate(base, a.args[0])
-        else:
-            show(base, a.args[0])
-    except (SmokeFailure, OSError, KeyError, ValueError) as exc:
-        print(f"FAIL ({a.step}): {exc}", file=sys.stderr)
+        with GanClient(url, api_key=a.key) as gan:
+            if a.step == "ready":
+                ready(gan, a.timeout)
+            elif a.step == "auth":
+                auth(url, a.key)
+            elif a.step == "submit":
+                submit(gan, a.args[0])
+            elif a.step == "wait":
+                wait(gan, a.args[0], a.args[1], a.timeout, a.min_step)
+            elif a.step == "together":
+                together(gan, a.args, a.timeout)
+            elif a.step == "sample":
+                sample(gan, a.args[0], a.timeout)
+            elif a.step == "rate":
+                rate(gan, a.args[0])
+            elif a.step == "byod":
+                byod(gan, a.timeout)
+            else:
+                show(gan, a.args[0])
+    except (SmokeFailure, GanError, OSError, KeyError, ValueError) as exc:
+        print(f"FAIL ({a.step}): {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
 
