@@ -278,6 +278,15 @@ _DATASET_EXAMPLE = {
 DATASET_OK = {"content": {"application/json": {"example": _DATASET_EXAMPLE}}}
 DATASET_LIST_OK = {"content": {"application/json": {"example": [_DATASET_EXAMPLE]}}}
 DATASET_NOT_FOUND = _example("no uploaded dataset named 'faces'", "No such dataset")
+BAD_DATASET_NAME = {
+    "description": "The dataset name in the path is not a valid name",
+    "content": {"application/json": {"example": {
+        "detail": [{"loc": ["path", "name"], "msg": "String should match pattern "
+                    "'^[a-z0-9][a-z0-9_.-]{0,63}$'", "type": "string_pattern_mismatch",
+                    "input": "My Faces"}],
+        "message": "path.name: String should match pattern '^[a-z0-9][a-z0-9_.-]{0,63}$' "
+                   "(got 'My Faces')"}}},
+}  # fmt: skip
 DATASET_UPLOAD_BODY = {
     "required": True,
     "description": "The file itself (`curl --data-binary @faces.zip`): a zip, tar or tar.gz "

@@ -27,11 +27,13 @@ from service.datasets.entries import Unpacker
 from service.datasets.formats import sniff
 from service.datasets.limits import Limits, refused
 from service.datasets.store import UPLOADS, DatasetStore
-from training.datasets import Dataset, load_dataset
+from service.errors import FieldError
+from training.datasets import DEFAULT_FOLDER_IMAGE_SIZE, Dataset, dataset_kind, load_dataset
 from training.errors import DatasetError
 
 UPLOAD_FILE = "upload.bin"
 IMAGES = "images"
+CHECK_SIZE = 8  # the smallest size the loader takes: every image is decoded, little is kept
 
 
 def ingest(
@@ -70,16 +72,47 @@ def ingest(
         shutil.rmtree(incoming / "unpacked", ignore_errors=True)  # folders the images shared
     kind = "folder" if local.name == IMAGES else "npz"
     spec = f"{kind}:{UPLOADS}/{name}/{local.name}"
-    dataset = _load(f"{kind}:{local}", spec, incoming, names)
-    manifest = _manifest(name, spec, dataset, size)
+    dataset, shape = _check(f"{kind}:{local}", spec, incoming, names)
+    manifest = _manifest(name, spec, dataset, shape, size)
     store.publish(incoming, name, manifest)
     return manifest
 
 
-def _load(local_spec: str, spec: str, incoming: Path, names: dict[str, str]) -> Dataset:
+def _check(
+    local_spec: str, spec: str, incoming: Path, names: dict[str, str]
+) -> tuple[Dataset, tuple[int, ...]]:
+    """Load with the training loader; returns the data and the sample shape a job gets.
+
+    Folders are decoded whole but kept at CHECK_SIZE (100,000 images at 64 px would take
+    5 GB here); a job gets them at the loader's default size. An image array whose own size
+    no network takes (not square, or not 2**k times a whole number >= 4) is checked at that
+    default size too, which a job on it then names as its image_size."""
+    if local_spec.startswith("folder:"):
+        dataset = _load(local_spec, CHECK_SIZE, spec, incoming, names)
+        side = DEFAULT_FOLDER_IMAGE_SIZE
+        return dataset, (dataset.sample_shape[0], side, side)
+    try:
+        dataset = _load(local_spec, None, spec, incoming, names)
+    except FieldError:
+        if not _image_array(local_spec):
+            raise
+        dataset = _load(local_spec, DEFAULT_FOLDER_IMAGE_SIZE, spec, incoming, names)
+    return dataset, dataset.sample_shape
+
+
+def _image_array(local_spec: str) -> bool:
+    try:
+        return dataset_kind(local_spec) == "image"
+    except DatasetError:
+        return False
+
+
+def _load(
+    local_spec: str, image_size: int | None, spec: str, incoming: Path, names: dict[str, str]
+) -> Dataset:
     """The loader's verdict, with the temporary folder's paths replaced by archive names."""
     try:
-        return load_dataset(local_spec)
+        return load_dataset(local_spec, image_size=image_size)
     except DatasetError as exc:
         reason = str(exc)
     except (SyntaxError, ValueError, OSError, EOFError, IndexError, struct.error) as exc:
@@ -93,16 +126,18 @@ def _load(local_spec: str, spec: str, incoming: Path, names: dict[str, str]) -> 
     raise refused(what, reason)
 
 
-def _manifest(name: str, spec: str, dataset: Dataset, size: int) -> dict[str, Any]:
+def _manifest(
+    name: str, spec: str, dataset: Dataset, shape: tuple[int, ...], size: int
+) -> dict[str, Any]:
     image = dataset.kind == "image"
     return {
         "name": name,
         "spec": spec,
         "format": "images" if spec.startswith("folder:") else "array",
         "samples": len(dataset),
-        "image_size": int(dataset.sample_shape[-1]) if image else None,
-        "channels": int(dataset.sample_shape[0]) if image else None,
-        "shape": [int(d) for d in dataset.sample_shape],
+        "image_size": int(shape[-1]) if image else None,
+        "channels": int(shape[0]) if image else None,
+        "shape": [int(d) for d in shape],
         "classes": list(dataset.classes),
         "class_counts": dataset.class_counts(),
         "bytes": size,

@@ -17,8 +17,9 @@ class DatasetView(BaseModel):
     format: Literal["images", "array"]
     samples: int
     image_size: int | None = Field(
-        description="Side of the square images a job gets by default (images are resized "
-        "to it); null for vectors."
+        description="Side of the square images a job trains on unless it sets image_size: "
+        "64 for folders (the loader resizes them), an array's own size; an array whose size "
+        "no network takes is checked at 64, and a job on it sets image_size. Null for vectors."
     )
     channels: int | None = Field(description="1 or 3; null for vectors.")
     shape: list[int] = Field(description="One sample's shape: [C, H, W] or [D].")

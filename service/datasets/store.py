@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from service.datasets.schemas import DatasetView
 from service.errors import DatasetExists, UnknownDataset
 
 log = logging.getLogger("service.datasets")
@@ -61,13 +62,18 @@ class DatasetStore:
             if self.exists(name):
                 raise DatasetExists(taken_message(name)) from None
             raise
+        log.info(
+            "dataset %s published: %s, %d samples, %s bytes uploaded",
+            name, manifest["spec"], manifest["samples"], manifest["bytes"],
+        )  # fmt: skip
 
     def manifest(self, name: str) -> dict[str, Any] | None:
+        """The dataset's manifest; None when there is none, or none the API could answer."""
         try:
-            data = json.loads((self.folder(name) / MANIFEST).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = (self.folder(name) / MANIFEST).read_text(encoding="utf-8")
+            return DatasetView.model_validate_json(text).model_dump(mode="json")
+        except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
             return None
-        return data if isinstance(data, dict) else None
 
     def list(self) -> list[dict[str, Any]]:
         """Every published dataset's manifest, newest first."""

@@ -21,6 +21,7 @@ from service.deps import ApiKey, JobsDep, SettingsDep
 from service.errors import DatasetExists, DatasetInUse, UnknownDataset
 from service.jobs.api.datasets import jobs_reading
 from service.openapi_examples import (
+    BAD_DATASET_NAME,
     DATASET_IN_USE,
     DATASET_LIST_OK,
     DATASET_NOT_FOUND,
@@ -86,7 +87,9 @@ async def list_datasets(settings: SettingsDep) -> list[dict[str, Any]]:
 
 
 @router.get(
-    "/{name}", response_model=DatasetView, responses={200: DATASET_OK, 404: DATASET_NOT_FOUND}
+    "/{name}",
+    response_model=DatasetView,
+    responses={200: DATASET_OK, 404: DATASET_NOT_FOUND, 422: BAD_DATASET_NAME},
 )
 async def read_dataset(name: DatasetName, settings: SettingsDep) -> dict[str, Any]:
     """One uploaded dataset's manifest."""
@@ -105,6 +108,7 @@ async def read_dataset(name: DatasetName, settings: SettingsDep) -> dict[str, An
         **AUTH_RESPONSES,
         404: DATASET_NOT_FOUND,
         409: DATASET_IN_USE,
+        422: BAD_DATASET_NAME,
         503: JOB_STORE_UNAVAILABLE,
     },
 )

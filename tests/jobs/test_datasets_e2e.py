@@ -65,14 +65,15 @@ def test_upload_train_conditionally_sample_and_delete(stack: Stack) -> None:
     assert done["state"] == "succeeded", done.get("error")
     assert done["published"] == ["pets-cond@10", "pets-cond@20"]
 
-    def sampled() -> object:
-        r = stack.client.post(
-            "/samples", json={"model": "pets-cond", "n": 4, "seed": 3, "label": "dog",
-                              "format": "npy"},
-        )  # fmt: skip
-        return r if r.status_code == 200 else None
+    def promoted() -> bool:  # the service's catalog notices new checkpoints every 0.5 s
+        model = stack.client.get("/models/pets-cond")
+        return model.status_code == 200 and model.json()["default_version"] == 20
 
-    samples = wait_for(sampled, 30, "the new model to be served")
+    wait_for(promoted, 30, "the service to serve pets-cond@20 by default")
+    samples = stack.client.post(
+        "/samples", json={"model": "pets-cond", "n": 4, "seed": 3, "label": "dog", "format": "npy"}
+    )
+    assert samples.status_code == 200, samples.text
     assert samples.headers["x-model-version"] == "pets-cond@20"
     assert np.load(io.BytesIO(samples.content)).shape[0] == 4
     model = stack.client.get("/models/pets-cond").json()

@@ -155,3 +155,49 @@ def test_zip_detection_ignores_the_suffix_of_the_entries_it_keeps(client: Any) -
     answer = upload(client, "mixed", zip_bytes(files, zipfile.ZIP_STORED))
     assert answer.status_code == 201, answer.text
     assert answer.json()["format"] == "images" and answer.json()["samples"] == 16
+
+
+def test_an_image_array_of_an_odd_size_is_checked_at_the_default_size(client: Any) -> None:
+    images = np.random.default_rng(2).integers(0, 255, size=(16, 20, 24, 3), dtype=np.uint8)
+    answer = upload(client, "odd-size", npy_bytes(images))
+    assert answer.status_code == 201, answer.text
+    manifest = answer.json()
+    assert (manifest["image_size"], manifest["channels"], manifest["shape"]) == (64, 3, [3, 64, 64])
+
+
+def test_a_damaged_manifest_hides_the_dataset_instead_of_failing(client: Any, tmp: Path) -> None:
+    assert upload(client, "damaged", zip_bytes(class_images(8))).status_code == 201
+    (tmp / "data" / "uploads" / "damaged" / "manifest.json").write_text('{"name": 1}')
+    assert client.get("/datasets/damaged").status_code == 404
+    assert "damaged" not in {m["name"] for m in client.get("/datasets").json()}
+
+
+def test_publishing_onto_a_name_taken_meanwhile_is_409(tmp_path: Path) -> None:
+    from service.datasets.store import DatasetStore
+    from service.errors import DatasetExists
+
+    store = DatasetStore(tmp_path)
+    manifest = {"spec": "folder:uploads/x/images", "samples": 16, "bytes": 1}
+    first, second = store.incoming(), store.incoming()
+    (first / "images").mkdir()
+    store.publish(first, "x", manifest)
+    with pytest.raises(DatasetExists, match="'x'"):
+        store.publish(second, "x", manifest)
+    assert second.exists()  # the caller removes it
+
+
+def test_temporary_folders_of_a_dead_process_are_swept(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from service.datasets.store import DatasetStore
+
+    store = DatasetStore(tmp_path)
+    old, fresh, kept = store.incoming(), store.incoming(), store.root / "faces"
+    kept.mkdir()
+    (old / "upload.bin").write_bytes(b"x")
+    day_ago = time.time() - 25 * 3600
+    for path in (old / "upload.bin", old):
+        os.utime(path, (day_ago, day_ago))
+    assert store.sweep() == [old.name]
+    assert sorted(p.name for p in store.root.iterdir()) == sorted([fresh.name, "faces"])
