@@ -82,21 +82,24 @@ def open_zip(path: Path, limits: Limits) -> zipfile.ZipFile:
 
 def zip_files(
     zf: zipfile.ZipFile, unpacker: Unpacker
-) -> list[tuple[zipfile.ZipInfo, PurePosixPath]]:
-    """Every entry checked (nothing written yet); the files among them, with their paths."""
+) -> tuple[list[tuple[zipfile.ZipInfo, PurePosixPath]], bool]:
+    """Every entry checked (nothing written yet): the files among them with their paths, and
+    whether the zip is an .npz (its files all `.npy` arrays). An .npz's arrays are held to
+    the unpacked limit but not to the ratio: they are never unpacked to disk, zipfile reads
+    no more than an entry declares, and arrays may compress far beyond 100x (sorted int64
+    labels reach ~1000x)."""
+    infos = zf.infolist()
+    named = [i.filename for i in infos if not i.is_dir()]
+    npz = bool(named) and all(n.endswith(".npy") for n in named)
     files = []
-    for info in zf.infolist():
+    for info in infos:
         if info.flag_bits & 0x1:
             raise refused(info.filename, "an archive entry is encrypted")
-        path = unpacker.check(info.filename, _zip_kind(info), info.file_size, info.compress_size)
+        packed = None if npz else info.compress_size
+        path = unpacker.check(info.filename, _zip_kind(info), info.file_size, packed)
         if path is not None:
             files.append((info, path))
-    return files
-
-
-def is_npz(files: list[tuple[zipfile.ZipInfo, PurePosixPath]]) -> bool:
-    """A zip whose files are all `.npy` arrays is an .npz."""
-    return bool(files) and all(info.filename.endswith(".npy") for info, _ in files)
+    return files, npz
 
 
 def unpack_zip(

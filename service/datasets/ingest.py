@@ -15,13 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from service.datasets.archives import (
-    is_npz,
-    open_zip,
-    unpack_tar,
-    unpack_zip,
-    zip_files,
-)
+from service.datasets.archives import open_zip, unpack_tar, unpack_zip, zip_files
 from service.datasets.arrays import check_npy, check_npz
 from service.datasets.entries import Unpacker
 from service.datasets.formats import sniff
@@ -54,8 +48,7 @@ def ingest(
     elif fmt == "zip":
         unpacker = Unpacker(incoming / "unpacked", limits)
         with open_zip(upload, limits) as zf:
-            files = zip_files(zf, unpacker)
-            array = is_npz(files)
+            files, array = zip_files(zf, unpacker)
             if array:
                 check_npz(zf)
             else:

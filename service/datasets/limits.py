@@ -27,4 +27,13 @@ class Limits:
 def refused(what: str, message: str) -> FieldError:
     """A 422 on the body: `message` says what is wrong, `what` (an archive entry, an array)
     is echoed as the input, so the answer reads 'body: <message> (got '<what>')'."""
-    return FieldError("", what, message, location="body")
+    return FieldError("", _printable(what), _printable(message), location="body")
+
+
+def _printable(text: str) -> str:
+    """Tar entry names may hold bytes that are not UTF-8 (read as lone surrogates), which a
+    JSON answer cannot carry: they are shown as backslash escapes."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")

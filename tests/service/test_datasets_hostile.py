@@ -120,6 +120,20 @@ def test_tar_entries_that_are_not_plain_files_inside_are_422(
         refused(client, tmp, body, 422, problem, repr(name))
 
 
+def test_an_entry_name_that_is_not_utf8_is_echoed_escaped(client: Any, tmp: Path) -> None:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        info = tarfile.TarInfo("cat/\udcff/../../evil.png")  # the byte 0xff, as tar holds it
+        info.size = 4
+        tf.addfile(info, io.BytesIO(b"data"))
+    before = tree(tmp / "data" / "uploads")
+    answer = client.post("/datasets/hostile", content=out.getvalue(), headers=KEY)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["input"] == "cat/\\xff/../../evil.png"
+    assert "climbs out" in answer.json()["message"]
+    assert tree(tmp / "data" / "uploads") == before
+
+
 def test_a_zip_symlink_is_422(client: Any, tmp: Path) -> None:
     link = zipfile.ZipInfo("cat/link.png")
     link.external_attr = (stat.S_IFLNK | 0o777) << 16
@@ -170,7 +184,7 @@ def test_a_zip_bomb_over_the_unpacked_limit_is_413_from_its_declared_size(
 
 
 def test_an_entry_inflating_over_100_times_is_413(client: Any, tmp: Path) -> None:
-    body = zip_bytes(good() | {"cat/zeros.png": bytes(2**20)})  # under the total, ~1000x
+    body = zip_bytes(good() | {"cat/zeros.png": bytes(2 * 2**20)})  # under the total, ~1000x
     refused(client, tmp, body, 413, "over 100 times its packed size", "'cat/zeros.png'")
 
 

@@ -3,6 +3,7 @@ manifest, the layout on disk, the spec a job trains on, and names taken or malfo
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from collections.abc import Iterator
@@ -100,6 +101,21 @@ def test_arrays_npz_with_labels_and_bare_npy(client: Any, tmp: Path) -> None:
     manifest = answer.json()
     assert manifest["spec"] == "npz:uploads/grey.npy/data.npy"
     assert (manifest["image_size"], manifest["channels"], manifest["shape"]) == (8, 1, [1, 8, 8])
+
+
+def test_an_npz_compressing_over_100_times_is_an_array_not_a_bomb(client: Any) -> None:
+    """Sorted int64 labels deflate ~1000x: the ratio guards unpacking to disk, which an
+    .npz never is (its size is still held to GAN_MAX_UNPACKED_BYTES)."""
+    x = np.random.default_rng(3).normal(size=(20_000, 2)).astype(np.float32)
+    y = np.repeat(np.arange(2, dtype=np.int64), 10_000)
+    body = io.BytesIO()
+    np.savez_compressed(body, x=x, y=y)
+    with zipfile.ZipFile(body) as zf:
+        info = zf.getinfo("y.npy")
+        assert info.file_size > 100 * info.compress_size
+    answer = upload(client, "sorted-labels", body.getvalue())
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["class_counts"] == {"0": 10_000, "1": 10_000}
 
 
 def test_list_is_newest_first_and_one_dataset_reads_alone(client: Any) -> None:
