@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +37,8 @@ from models.checkpoint import (
 )
 from service.errors import DefaultVersion, NoModelPublished, UnknownModel, VersionRefused
 from service.metrics import ServiceMetrics
+
+MISS_SCAN_INTERVAL_S = 0.5
 
 log = logging.getLogger("service.catalog")
 
@@ -86,6 +91,8 @@ class ModelCatalog:
         self._promoted: dict[str, int | None] = {}
         self._defaults: dict[str, str] = {}  # name -> ref of its default version
         self._scan_lock = threading.Lock()
+        self.scan_on_miss: Callable[[], object] | None = None  # set by the runtime
+        self._last_miss_scan = -math.inf
 
     # ---- discovery (watcher thread, start-up) ----
 
@@ -171,7 +178,29 @@ class ModelCatalog:
     # ---- requests (event loop) ----
 
     def resolve(self, model: str | None) -> VersionEntry:
-        """The concrete version a request is served by; raises the reason when there is none."""
+        """The concrete version a request is served by; raises the reason when there is none.
+
+        A name or version not known yet is looked for once more in the directory before the
+        answer is "unknown": a client told that a job finished may ask for its model before the
+        next periodic scan. On-demand scans are at most one per MISS_SCAN_INTERVAL_S, so asking
+        for names that do not exist costs no more than the watcher does."""
+        try:
+            return self._resolve_known(model)
+        except (UnknownModel, NoModelPublished):
+            if self.scan_on_miss is None or not self._miss_scan_due():
+                raise
+        self.scan_on_miss()
+        return self._resolve_known(model)
+
+    def _miss_scan_due(self) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_miss_scan < MISS_SCAN_INTERVAL_S:
+                return False
+            self._last_miss_scan = now
+            return True
+
+    def _resolve_known(self, model: str | None) -> VersionEntry:
         with self._lock:
             if not self._defaults:
                 raise NoModelPublished(self._nothing_published())

@@ -54,6 +54,7 @@ class Runtime:
             max_loaded=settings.max_models_on_device,
             metrics=metrics,
         )
+        self.catalog.scan_on_miss = self._scan  # a version published since the last scan
         self.batcher = Batcher(
             self.device_cache,
             metrics,

@@ -135,3 +135,25 @@ def test_the_default_model_and_what_to_preload(tmp_path: Path) -> None:
     assert pinned.preload_order(5)[0] == "old@1"
     with pytest.raises(UnknownModel, match="no model named 'cats'"):
         pinned.resolve("cats")
+
+
+def test_a_version_published_since_the_last_scan_is_found_when_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.catalog
+
+    cat = catalog(tmp_path)
+    publish_tiny(tmp_path, "old", 1)
+    cat.scan()
+    scans = []
+    cat.scan_on_miss = lambda: scans.append(cat.scan())
+    publish_tiny(tmp_path, "fresh", 1)  # a job just finished; no periodic scan yet
+    assert cat.resolve("fresh").ref == "fresh@1"
+    assert cat.resolve("fresh@1").ref == "fresh@1" and len(scans) == 1
+    with pytest.raises(UnknownModel, match="no model named 'never'"):
+        cat.resolve("never")  # too soon after the last on-demand scan: answered at once
+    assert len(scans) == 1
+    monkeypatch.setattr(service.catalog, "MISS_SCAN_INTERVAL_S", 0.0)
+    with pytest.raises(UnknownModel):
+        cat.resolve("never")  # looked for once more, still absent
+    assert len(scans) == 2
