@@ -5,6 +5,7 @@ goes through `Unpacker.write`."""
 from __future__ import annotations
 
 import gzip
+import lzma
 import stat
 import struct
 import tarfile
@@ -18,6 +19,9 @@ from service.datasets.limits import Limits, refused
 from service.errors import UploadTooLarge
 
 GZIP_RATIO_FLOOR = 1 << 20  # unpacked bytes before a tar.gz stream's ratio is judged
+# What reading a broken zip entry raises, by compression method (stored, deflate, bzip2, lzma).
+ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError,
+                   NotImplementedError, ValueError)  # fmt: skip
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
 _ZIP64_LOCATOR_SIZE = 20
@@ -111,7 +115,7 @@ def unpack_zip(
         try:
             with zf.open(info) as src:
                 unpacker.write(info.filename, path, src, info.compress_size)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        except ZIP_READ_ERRORS as exc:  # the Unpacker's own errors are ServiceErrors
             raise refused(info.filename, f"an archive entry cannot be read: {exc}") from None
 
 

@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from service.datasets.archives import ZIP_READ_ERRORS
 from service.datasets.limits import refused
 
 
@@ -35,7 +36,7 @@ def _check_header(f: BinaryIO, what: str, size: int) -> None:
             shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
         else:  # 2.0 and 3.0 differ only in the header's text encoding
             shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except ZIP_READ_ERRORS as exc:  # OSError and ValueError cover a bare .npy's
         raise refused(what, f"the array cannot be read: {exc}") from None
     if dtype.hasobject:
         raise refused(

@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from service.datasets.archives import open_zip, unpack_tar, unpack_zip, zip_files
+from service.datasets.archives import (
+    ZIP_READ_ERRORS,
+    open_zip,
+    unpack_tar,
+    unpack_zip,
+    zip_files,
+)
 from service.datasets.arrays import check_npy, check_npz
 from service.datasets.entries import Unpacker
 from service.datasets.formats import sniff
@@ -108,7 +114,7 @@ def _load(
         return load_dataset(local_spec, image_size=image_size)
     except DatasetError as exc:
         reason = str(exc)
-    except (SyntaxError, ValueError, OSError, EOFError, IndexError, struct.error) as exc:
+    except (*ZIP_READ_ERRORS, SyntaxError, IndexError, struct.error) as exc:
         reason = f"the data cannot be read: {exc}"  # a decoder's own error, past the loader
     images = re.escape(f"{incoming / IMAGES}/")
     culprit = re.search(images + r"([^'\"]*)", reason)

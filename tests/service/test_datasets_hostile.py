@@ -263,6 +263,19 @@ def test_an_array_header_claiming_more_than_the_file_holds_is_422(client: Any, t
     refused(client, tmp, body.getvalue(), 422, "(9999999999, 2)", "only 160 bytes follow")
 
 
+def test_an_npz_whose_data_is_corrupt_past_its_header_is_422(client: Any, tmp: Path) -> None:
+    packed = io.BytesIO()
+    x = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+    np.savez_compressed(packed, x=x)
+    body = bytearray(packed.getvalue())
+    with zipfile.ZipFile(io.BytesIO(bytes(body))) as zf:
+        info = zf.getinfo("x.npy")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+    middle = start + info.compress_size // 2
+    body[middle : middle + 16] = bytes(16)  # the header inflates; the data past it does not
+    refused(client, tmp, bytes(body), 422, "cannot be read")
+
+
 # ---- not a dataset at all -----------------------------------------------------------------
 
 
