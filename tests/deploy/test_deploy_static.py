@@ -142,7 +142,7 @@ def test_compose_never_falls_back_to_embedded_mode(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", COMPOSE_FILES)
 def test_compose_uses_keys_both_v1_and_v2_read(name: str) -> None:
     doc = yaml.safe_load((ROOT / name).read_text())
-    assert doc["version"] == "3.9"  # v1 needs a version; 3.9 has profiles and GPU devices
+    assert "version" not in doc  # obsolete in the Compose Specification; v1.29 reads it without
     assert not {"name", "include"} & doc.keys()
     for service_name, service in doc["services"].items():
         assert "develop" not in service, service_name
@@ -286,15 +286,27 @@ def test_redis_persists_and_is_health_checked(compose: dict[str, Any]) -> None:
 def test_gpu_override_reserves_an_nvidia_gpu_for_the_api_and_the_worker(
     compose_gpu: dict[str, Any], env_example: dict[str, str]
 ) -> None:
-    assert set(compose_gpu["services"]) == {"api", "worker"}
+    assert set(compose_gpu["services"]) == {"api", "worker", "flower"}
     for name in ("api", "worker"):
         reservations = compose_gpu["services"][name]["deploy"]["resources"]["reservations"]
         assert reservations["devices"] == [
             {"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}
         ]
-    # The default .env makes a plain `docker compose up` take the GPU file and CUDA PyTorch.
-    assert env_example["COMPOSE_FILE"].split(":") == list(COMPOSE_FILES)
-    assert env_example["TORCH_VARIANT"] == "cuda"
+    for name in ("api", "worker", "flower"):  # one CUDA image for the three
+        assert compose_gpu["services"][name]["image"] == "gan-service:cuda"
+        assert compose_gpu["services"][name]["build"]["args"]["TORCH_VARIANT"] == "cuda"
+    # CPU by default; the GPU file is the one commented line a GPU host turns on.
+    assert "COMPOSE_FILE" not in env_example and env_example["TORCH_VARIANT"] == "cpu"
+    text = (ROOT / ".env.example").read_text()
+    assert f"# COMPOSE_FILE={':'.join(COMPOSE_FILES)}" in text.splitlines()
+
+
+def test_every_service_has_a_memory_cap_and_rotated_logs(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        assert re.fullmatch(r"\$\{[A-Z_]+_MEM_LIMIT:-\d+[mg]\}", str(service["mem_limit"])), name
+        logging = service["logging"]
+        assert logging["driver"] == "json-file", name
+        assert set(logging["options"]) == {"max-size", "max-file"}, name
 
 
 def test_flower_is_opt_in_and_installed(compose: dict[str, Any], dockerfile: str) -> None:
