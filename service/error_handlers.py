@@ -23,20 +23,26 @@ log = logging.getLogger("service.errors")
 
 def allowed_methods(request: Request) -> list[str]:
     """Every method the OpenAPI document lists for this path (a path may have one route per
-    method, so no single route knows them all), plus OPTIONS."""
+    method, so no single route knows them all), plus OPTIONS. Where several documented paths
+    match (`/train-jobs/presets` and `/train-jobs/{job_id}`), the most specific one, the one
+    with the most literal characters, is the path this URL is."""
     app = request.app
     table = getattr(app.state, "allowed_methods", None)
     if table is None:
         table = [
             (re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)) + "$"),
-             {m.upper() for m in operations})
+             len(re.sub(r"\{[^}]+\}", "", path)), {m.upper() for m in operations})
             for path, operations in app.openapi()["paths"].items()
         ]  # fmt: skip
         app.state.allowed_methods = table
+    matches = [(literal, found) for pattern, literal, found in table
+               if pattern.match(request.url.path)]  # fmt: skip
     methods = {"OPTIONS"}
-    for pattern, path_methods in table:
-        if pattern.match(request.url.path):
-            methods |= path_methods
+    if matches:
+        most = max(literal for literal, _ in matches)
+        for literal, found in matches:
+            if literal == most:
+                methods |= found
     return sorted(methods)
 
 

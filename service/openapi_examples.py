@@ -220,6 +220,7 @@ _MODEL_EXAMPLE = {
 MODEL_LIST_OK = {"content": {"application/json": {"example": {
     "default_model": "digits", "models": [_MODEL_EXAMPLE]}}}}  # fmt: skip
 MODEL_OK = {"content": {"application/json": {"example": _MODEL_EXAMPLE}}}
+VERSION_OK = {"content": {"application/json": {"example": _MODEL_EXAMPLE["versions"][0]}}}
 PROMOTE_OK = {"content": {"application/json": {"example": {
     "model": "digits", "default_version": 1500, "ref": "digits@1500"}}}}  # fmt: skip
 DEFAULT_VERSION = _example(

@@ -1,5 +1,5 @@
 """GET /models, GET /models/{model}, POST /models/{model}/promote,
-DELETE /models/{model}@{version}."""
+GET and DELETE /models/{model}@{version}."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from service.openapi_examples import (
     MODEL_NOT_FOUND,
     MODEL_OK,
     PROMOTE_OK,
+    VERSION_OK,
     VERSION_REFUSED,
 )
 from service.schemas import (
@@ -77,6 +78,27 @@ async def list_models(catalog: CatalogDep, device_cache: DeviceCacheDep) -> Mode
         default_model=catalog.default_model_name(),
         models=[model_view(state, loaded) for state in catalog.snapshot()],
     )
+
+
+@router.get(
+    "/{model}@{version}",
+    response_model=VersionView,
+    responses={200: VERSION_OK, 404: MODEL_NOT_FOUND, 422: BAD_MODEL_NAME},
+)
+async def read_version(
+    model: ModelName,
+    version: Annotated[canonical_int(0, MAX_VERSION), Path(examples=[1500])],
+    catalog: CatalogDep,
+    device_cache: DeviceCacheDep,
+) -> VersionView:
+    """One version, as GET /models lists it (its address is also the one DELETE takes)."""
+    for state in catalog.snapshot():
+        if state.name == model:
+            for view in model_view(state, device_cache.loaded()).versions:
+                if view.version == version:
+                    return view
+            raise UnknownModel(f"model {model!r} has no version {version}")
+    raise UnknownModel(f"no model named {model!r}")
 
 
 @router.get(
