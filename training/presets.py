@@ -72,9 +72,8 @@ GAUSSIAN_1D = Preset(
 
 # ring-8 needs its samples within 0.03 of a centre (3 std): the learning rates fall linearly
 # over the second half, a shorter EMA follows the sharpened G, and a generator 6 layers deep
-# leaves fewer samples between the modes. Over 10 seeds (benchmarks/quality_mixtures.py):
-# 97.9 % high quality on average, every seed >= 97 % (lowest 97.5 %); with G 4x128 97.6 %,
-# 9 of 10; MIXTURE_2D alone: 96.5 %, 4 of 10.
+# leaves fewer samples between the modes. Figures: docs/benchmarks.md; the screens behind
+# each choice: docs/experiments/mixture-presets.md.
 RING_8 = Preset(
     about=MIXTURE_2D.about.replace("G 4x128", "G 6x128").replace(
         "EMA 0.9999", "lr decay over the second half, EMA 0.999"
@@ -83,19 +82,13 @@ RING_8 = Preset(
     arch={**MIXTURE_2D.arch, "g_layers": 6},
 )
 
-# grid-25's misses are bridges: samples strung between neighbouring modes. Each mode is fed by
-# a region of z, and the z along the borders between regions lands between the modes, so the
-# misses are the borders' length times their width. A plain MLP G folds z into slivers whose
-# borders are 1.2-1.7x as long as a 5 x 5 grid's, a different layout per seed, fixed within
-# the first 5,000 steps: that was most of the spread between seeds. A linear shortcut z -> x
-# with the data's spread (gain 2.83 = the grid's std) starts G as a linear map, and the regions keep
-# the grid's layout (benchmarks/latent_partition.py). A deep and wide G (6x256) keeps the
-# borders narrow; R1 0.1 keeps every mode; the lr decay and EMA 0.999 of ring-8 sharpen the
-# end. Over 10 seeds: 97.7 % high quality, every seed >= 95 % (lowest 96.2 %). Without the
-# shortcut: 95.8 %, 8 of 10 seeds >= 95 %; G 4x256: 94.5 %, 3 of 10; MIXTURE_2D: 7 of 10 trials
-# with all modes, 92.7 %. Not better, without the shortcut: G without batch norm (10 seeds:
-# 96.0 %, 7 of 10); lr_g 2e-3 (95.4 %, 7 of 10); Adam beta1 0 (seed 0: 92.2 %, its regions'
-# borders 1.4x as long); z_dim 3, lr_d 3e-3 and R1 0.03 on seeds 7 and 9.
+# grid-25's misses are bridges: samples strung between neighbouring modes, from the z along
+# the borders between the regions of z that feed each mode. A linear shortcut z -> x with the
+# data's spread (gain 2.83 = the grid's std) starts G as a linear map, so the regions keep the
+# grid's layout instead of folding into long slivers (benchmarks/latent_partition.py); a deep
+# and wide G (6x256) keeps the borders narrow; R1 0.1 keeps every mode; the lr decay and
+# EMA 0.999 of ring-8 sharpen the end. Figures and the alternatives screened:
+# docs/experiments/mixture-presets.md.
 GRID_25 = Preset(
     about="grid-25: MLP G 6x256 (batch norm) plus a linear shortcut z -> x (gain 2.83), "
     "D 3x128 maxout-4, no packing, batch 256, Adam lr 1e-3 (0.5, 0.999) falling linearly over "
