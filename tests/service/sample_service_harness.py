@@ -166,3 +166,20 @@ def publish_tiny(model_dir: Path, name: str, version: int) -> Path:
         model_dir, name, build_generator(arch), arch, step=version, dataset="none", loss="none"
     )
     return meta_path
+
+
+def trained_looking(arch: Any) -> Any:
+    """A random generator whose batch-norm statistics are not the identity, as after training
+    (eval mode)."""
+    import torch
+
+    from models.factory import build_generator
+
+    torch.manual_seed(0)
+    g = build_generator(arch)
+    for m in g.modules():
+        if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.bias.data.normal_(0, 0.1)
+    return g.eval()

@@ -19,11 +19,10 @@ import numpy as np
 import pytest
 import torch
 from browser import SCREENSHOTS, assert_clean, open_browser, wait_until
-from sample_service_harness import ServiceProcess
+from sample_service_harness import ServiceProcess, trained_looking
 
 from models.checkpoint import load_generator, save_generator
 from models.config import DCGANConfig, MLPConfig
-from models.factory import build_generator
 from models.latent import latent_batch
 from models.output import to_uint8_images
 from service.inference import (
@@ -40,18 +39,6 @@ COND = "cond@1"
 PLAIN = "plain@1"
 IMAGE = DCGANConfig(image_size=8, channels=1, z_dim=16, g_width=8, d_width=8, num_classes=3)
 POINTS = MLPConfig(z_dim=2, g_hidden=16, g_layers=2, d_hidden=8, num_classes=3)
-
-
-def trained_looking(arch) -> torch.nn.Module:
-    """A random generator whose batch-norm statistics are not the identity, as after training."""
-    torch.manual_seed(0)
-    g = build_generator(arch)
-    for m in g.modules():
-        if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.bias.data.normal_(0, 0.1)
-    return g.eval()
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from sample_service_harness import trained_looking
 
 from models.config import DCGANConfig, MLPConfig
-from models.factory import build_generator
 from models.latent import latent_batch
 from service import encoding
 from service.inference import (
@@ -28,18 +28,6 @@ ARCHS = {
     "mlp": MLPConfig(z_dim=2, g_hidden=64, g_layers=3, d_hidden=16),
     "mlp-shortcut": MLPConfig(z_dim=2, g_hidden=64, g_layers=3, d_hidden=16, g_shortcut_gain=3.0),
 }
-
-
-def trained_looking(cfg) -> torch.nn.Module:
-    """A generator whose batch-norm statistics are not the identity, as after training."""
-    torch.manual_seed(0)
-    g = build_generator(cfg)
-    for m in g.modules():
-        if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.bias.data.normal_(0, 0.1)
-    return g.eval()
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
