@@ -182,11 +182,12 @@ class Run:
         # A conditional run's look: 8 classes, 8 noises each, so collapse within a class shows
         k = arch.num_classes
         self.fixed_labels = (torch.arange(64, device=self.device) // 8) % k if k else None
-        real = dataset.sample(64, torch.Generator().manual_seed(config.seed))
-        self.real_diversity = batch_diversity(real)
-        if k and dataset.labels is not None:
-            batch, labels = dataset.sample_labelled(512, torch.Generator().manual_seed(config.seed))
+        real_gen = torch.Generator().manual_seed(config.seed)
+        if k and dataset.labels is not None:  # spread within a class needs pairs of a class
+            batch, labels = dataset.sample_labelled(512, real_gen)
             self.real_diversity = grouped_diversity(batch, labels)
+        else:
+            self.real_diversity = batch_diversity(dataset.sample(64, real_gen))
         self._sums = torch.zeros(2, device=self.device)  # D and G loss sums since last report
         self._count = 0
         self._last: dict[str, torch.Tensor] = {}
