@@ -60,7 +60,8 @@ class ImageEvaluator:
             for part in ("train", "test")
         )  # (N, 1, S, S) at the classifier's size
         self.test_features, test_probs = classifier.outputs(test_t)  # (M, F), (M, 10)
-        train_features, _ = classifier.outputs(train_t)
+        train_features, self.train_probs = classifier.outputs(train_t)  # (N, F), (N, 10)
+        self.train_features = train_features
         self.parzen_validation = to_unit(test_t[0::2])
         self.parzen_test = to_unit(test_t[1::2])
         parzen_real = parzen_estimate(to_unit(train_t), self.parzen_validation, self.parzen_test)

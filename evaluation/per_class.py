@@ -16,7 +16,7 @@ import torch
 
 from evaluation.evaluator import ImageEvaluator, image_evaluator
 from evaluation.image_metrics import frechet_distance
-from training.datasets import load_dataset
+from training.datasets import labelled_images
 
 NUM_DIGITS = 10
 
@@ -24,17 +24,16 @@ NUM_DIGITS = 10
 class PerClassEvaluator:
     def __init__(self, evaluator: ImageEvaluator, dataset: str) -> None:
         self.evaluator = evaluator
-        test = load_dataset(f"{dataset}:test")
-        train = load_dataset(f"{dataset}:train")
-        self.test_labels = test.labels.numpy()
-        self.test_features = evaluator.test_features  # (M, F), in the test split's order
-        train_features, train_probs = evaluator.classifier.outputs(evaluator.native(train.data))
+        # The evaluator's features and probabilities are in the splits' order
+        self.test_labels = labelled_images(f"{dataset}:test")[1]
+        train_labels = labelled_images(f"{dataset}:train")[1]
+        self.test_features = evaluator.test_features  # (M, F)
         self.reference = {
             c: {
                 "fd_real": frechet_distance(
-                    train_features[train.labels.numpy() == c], self._test(c)
+                    evaluator.train_features[train_labels == c], self._test(c)
                 ),
-                "confidence_real": float(train_probs[train.labels.numpy() == c].max(1).mean()),
+                "confidence_real": float(evaluator.train_probs[train_labels == c].max(1).mean()),
             }
             for c in range(NUM_DIGITS)
         }
