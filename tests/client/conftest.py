@@ -1,8 +1,8 @@
 """Fixtures for the client tests, reused from the service and jobs tests: the sample service as
 a real `python -m service` process over checkpoints from the real training loop
 (tests/service), and the jobs stack of a real redis-server, Celery worker and uvicorn
-(tests/jobs). Their modules are loaded by path, so that no other test folder goes on sys.path
-(each folder has its own conftest)."""
+(tests/service/jobs). Their modules are loaded by path, so that no other test folder goes on
+sys.path (each folder has its own conftest)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _load(name: str, path: Path) -> ModuleType:
 # tests/service/conftest.py imports the harness by this name.
 harness = _load("sample_service_harness", ROOT / "tests/service/sample_service_harness.py")
 _service = _load("client_service_fixtures", ROOT / "tests/service/conftest.py")
-_jobs = _load("client_jobs_fixtures", ROOT / "tests/jobs/conftest.py")
+_jobs = _load("client_jobs_fixtures", ROOT / "tests/service/jobs/conftest.py")
 
 trained_store = _service.trained_store  # digits@15, digits@30 (8 x 8 DCGAN), ring-8@30 (2-D)
 make_service = _service.make_service

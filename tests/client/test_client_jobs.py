@@ -48,7 +48,7 @@ def needs_route(stack: Stack, path: str, method: str) -> None:
 
 
 def test_a_job_that_fails_raises_job_failed_and_watch_says_so(stack: Stack, gan) -> None:
-    """The data changes between submit and run (so the worker fails it, as in tests/jobs);
+    """The data changes between submit and run (so the worker fails it, as in tests/service/jobs);
     the worker starts only after the data has changed."""
     assert stack.worker is None
     array = stack.data_root / "changing.npy"

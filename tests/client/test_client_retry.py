@@ -90,7 +90,7 @@ def test_a_long_retry_after_is_capped() -> None:
         start = time.monotonic()
         assert gan.models() == MODELS
         elapsed = time.monotonic() - start
-    assert 0.3 <= elapsed < 5 and len(server.seen) == 2
+    assert 0.3 <= elapsed < 30 and len(server.seen) == 2  # capped: not the 3,600 s asked
 
 
 def test_retry_after_as_seconds_or_http_date() -> None:

@@ -183,3 +183,10 @@ def trained_looking(arch: Any) -> Any:
             m.running_var.uniform_(0.5, 2.0)
             m.bias.data.normal_(0, 0.1)
     return g.eval()
+
+
+def metric_value(metrics: Any, name: str, **labels: str) -> float:
+    """A sample of a ServiceMetrics registry read the way a scraper reads it (0 when the
+    labelled series was never touched): `name` is the exposed sample, `_total` included."""
+    value = metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value

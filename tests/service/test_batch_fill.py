@@ -5,10 +5,10 @@ being answered are waited for, and the wait ends as soon as nobody else is in th
 from __future__ import annotations
 
 import asyncio
-import time
 
 import numpy as np
 import pytest
+from sample_service_harness import metric_value
 
 from models.latent import latent_batch
 from service.batcher import Batcher, Job
@@ -34,7 +34,7 @@ async def _done_within(job: Job, seconds: float) -> bool:
 
 
 def _passes(b: Batcher) -> float:
-    return b.metrics.forward_passes._value.get()
+    return metric_value(b.metrics, "gan_device_forward_passes_total")
 
 
 def test_a_request_alone_starts_at_once(batcher: tuple[Batcher, str]) -> None:
@@ -45,10 +45,8 @@ def test_a_request_alone_starts_at_once(batcher: tuple[Batcher, str]) -> None:
         for seed in range(3):  # a client calling in a loop, alone
             arrival = b.arrival()
             job = _job(loop, ref, seed)
-            started = time.monotonic()
             b.submit(job, arrival)
-            assert await _done_within(job, 5.0)
-            assert time.monotonic() - started < 1.0
+            assert await _done_within(job, 5.0)  # a fill wait would last LONG_FILL forwards
             arrival.close()
 
     asyncio.run(scenario())

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from sample_service_harness import publish_tiny
+from sample_service_harness import metric_value, publish_tiny
 
 from service.catalog import ModelCatalog
 from service.errors import NoModelPublished, UnknownModel, VersionRefused
@@ -80,7 +80,7 @@ def test_refused_versions_are_skipped_with_a_reason_and_no_host_path(tmp_path: P
     [state] = cat.snapshot()
     entry = state.versions[1]
     assert not entry.usable and entry.refused and str(tmp_path) not in entry.refused
-    assert cat.metrics.model_refusals.labels("tiny")._value.get() == 1
+    assert metric_value(cat.metrics, "gan_model_refusals_total", model="tiny") == 1
 
     corrupt(publish_tiny(tmp_path, "solo", 1))  # a model with nothing usable is not a default
     cat.scan()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from sample_service_harness import TINY_Z_DIM, publish_tiny
+from sample_service_harness import TINY_Z_DIM, metric_value, publish_tiny
 
 from service.catalog import ModelCatalog
 from service.device_cache import DeviceCache
@@ -26,7 +26,7 @@ def cache(model_dir: Path, max_loaded: int) -> DeviceCache:
 
 
 def loads(c: DeviceCache, name: str) -> float:
-    return c.metrics.model_loads.labels(name)._value.get()
+    return metric_value(c.metrics, "gan_model_loads_total", model=name)
 
 
 def test_acquire_loads_on_demand_once(tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ def test_acquire_loads_on_demand_once(tmp_path: Path) -> None:
     assert c.is_loaded("tiny@1") and c.loaded() == {"tiny@1": model.calibration}
     assert c.acquire("tiny@1") is model
     assert loads(c, "tiny") == 1
-    assert c.metrics.models_on_device._value.get() == 1
+    assert metric_value(c.metrics, "gan_models_on_device") == 1
 
 
 def test_the_least_recently_used_leaves_first(tmp_path: Path) -> None:
@@ -58,11 +58,11 @@ def test_the_least_recently_used_leaves_first(tmp_path: Path) -> None:
     c.acquire("tiny@2")  # evicted ones come back on demand
     assert list(c.loaded()) == ["tiny@3", "tiny@2"]
     assert loads(c, "tiny") == 4
-    assert c.metrics.models_on_device._value.get() == 2
+    assert metric_value(c.metrics, "gan_models_on_device") == 2
 
     c.discard(["tiny@3", "tiny@9"])  # what the catalog no longer serves
     assert list(c.loaded()) == ["tiny@2"]
-    assert c.metrics.models_on_device._value.get() == 1
+    assert metric_value(c.metrics, "gan_models_on_device") == 1
 
 
 def test_what_the_catalog_does_not_serve_is_never_loaded(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_a_file_changed_after_verification_is_refused_on_load(tmp_path: Path) ->
     assert "tiny/00000002.safetensors" in str(refused.value)
     assert str(tmp_path) not in str(refused.value)
     assert c.catalog.resolve("tiny").ref == "tiny@1"  # the default moved back
-    assert c.metrics.model_refusals.labels("tiny")._value.get() == 1
+    assert metric_value(c.metrics, "gan_model_refusals_total", model="tiny") == 1
     with pytest.raises(ModelUnavailable, match="cannot be served"):
         c.acquire("tiny@2")  # refused until the file changes again
     assert c.loaded_count() == 0

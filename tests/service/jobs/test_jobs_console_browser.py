@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from conftest import API_KEY, Stack
 
-# The browser helpers live beside the service tests; loaded by path so that no test folder is
-# put on sys.path (each folder has its own conftest).
+# The browser helpers live in the service tests' folder; loaded by path so that no test folder
+# is put on sys.path (each folder has its own conftest).
 _spec = importlib.util.spec_from_file_location(
-    "console_browser", Path(__file__).resolve().parents[1] / "service" / "browser.py"
+    "console_browser", Path(__file__).resolve().parents[1] / "browser.py"
 )
 assert _spec and _spec.loader
 browser_support = importlib.util.module_from_spec(_spec)

@@ -17,7 +17,7 @@ import torch
 from service.jobs.worker import memory_cap as mc
 from service.jobs.worker.memory_cap import is_out_of_memory, memory_cap
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MB = 1024**2
 linux_only = pytest.mark.skipif(
     not Path("/proc/self/status").exists() or not hasattr(mc.resource, "RLIMIT_DATA"),
