@@ -9,13 +9,18 @@
 #    used and left running).
 # 3. Local stand-ins for python:3.11-slim and redis:7 (scripts/build_base_images.sh; cached).
 # 4. The project's CPU image, from the local PyTorch wheel (pip config's find-links).
-# 5. docker-compose up with two workers; wait until healthy.
+# 5. docker-compose up with two workers, with the secrets and remote-workers overrides: the
+#    API key and a Redis password in secret files, Redis published with that password, the
+#    models and data volumes on a "shared" folder; wait until healthy.
 # 6. Through the published port, with the project's client: a training job with the API key,
 #    followed to success, then samples from the model it published; a labelled zip uploaded,
 #    a conditional job on it watched to the end and one class sampled; two jobs running at
 #    once on the two workers; one worker killed mid-job, `docker-compose start worker`, and its
 #    job finishes.
-# 7. down -v, and dockerd stopped by its pid if this script started it.
+# 7. A worker "on another host": a second compose project with only a worker, reaching Redis
+#    through the host's published port with the password and sharing only the folder; the
+#    first project's workers stopped, a job submitted to the API is trained by it and served.
+# 8. down -v for both, and dockerd stopped by its pid if this script started it.
 #
 # Env: SMOKE_PROJECT (compose project name, default gansmoke), SMOKE_PORT (default: a free one),
 #      SMOKE_KEEP_WHEEL=1 (leave the copied torch wheel in wheels/), TORCH_WHEEL (path).
@@ -31,6 +36,7 @@ DOCKERD_PIDFILE=/tmp/gan-smoke-dockerd.pid
 DOCKERD_LOG=/tmp/gan-smoke-dockerd.log
 STARTED_DOCKERD=0
 COMPOSE_UP=0
+REMOTE_UP=0
 COPIED_WHEEL=""
 WORK=$(mktemp -d /tmp/gan-smoke.XXXXXX)
 STAGES=()
@@ -71,9 +77,16 @@ print_timings() {
     printf '%-44s %10s\n' "total" "$(fmt_ms "$(ms_since "$T_START")")"
 }
 
+FILES=(-f "$ROOT/docker-compose.yml" -f "$ROOT/docker-compose.secrets.yml"
+    -f "$ROOT/docker-compose.remote-workers.yml")
 dc() {
-    docker-compose -p "$PROJECT" --project-directory "$ROOT" -f "$ROOT/docker-compose.yml" \
+    docker-compose -p "$PROJECT" --project-directory "$ROOT" "${FILES[@]}" \
         --env-file "$WORK/smoke.env" "$@"
+}
+# The "other host": its own project (network, containers), the same files, secrets and folder.
+dc_remote() {
+    docker-compose -p "$PROJECT-remote" --project-directory "$ROOT" "${FILES[@]}" \
+        --env-file "$WORK/remote.env" "$@"
 }
 
 cleanup() {
@@ -84,6 +97,11 @@ cleanup() {
         dc ps >&2
         log "--- last log lines"
         dc logs --no-color --tail 60 >&2
+    fi
+    if [[ $REMOTE_UP == 1 ]]; then
+        [[ $rc == 0 ]] || dc_remote logs --no-color --tail 40 >&2
+        dc_remote down -v --remove-orphans -t 10 >/dev/null 2>&1 \
+            || log "WARNING: remote down -v failed"
     fi
     if [[ $COMPOSE_UP == 1 ]]; then
         log "down -v"
@@ -203,6 +221,25 @@ compose_up() {
     dc up -d --no-build --scale worker=2 >&2 || fail "docker-compose up failed"
 }
 
+remote_worker() {
+    local host_ip
+    host_ip=$(hostname -I | awk '{print $1}')
+    [[ -n $host_ip ]] || fail "no host address for the remote worker to reach Redis on"
+    sed "s#^GAN_REDIS_URL=.*##" "$WORK/smoke.env" >"$WORK/remote.env"
+    echo "GAN_REDIS_URL=redis://$host_ip:$REDIS_PORT/0" >>"$WORK/remote.env"
+    dc stop worker >&2 || fail "docker-compose stop worker failed"
+    REMOTE_UP=1
+    dc_remote up -d --no-build --no-deps worker >&2 || fail "remote worker: up failed"
+    JOB_R=$("${CLIENT[@]}" "$URL" "$KEY" submit \
+        '{"dataset": "ring-8", "name": "smoke-remote", "steps": 200, "checkpoint_every": 100}')
+    "${CLIENT[@]}" "$URL" "$KEY" wait "$JOB_R" succeeded --timeout 300
+    "${CLIENT[@]}" "$URL" "$KEY" sample "$JOB_R" --timeout 60
+    [[ -d $WORK/shared/models/smoke-remote ]] || fail "the remote worker's model is not in the shared folder"
+    log "a worker of another project, through the published Redis, trained smoke-remote"
+    dc_remote down -v --remove-orphans -t 10 >&2 || fail "remote down -v failed"
+    REMOTE_UP=0
+}
+
 compose_down() {
     dc down -v --remove-orphans -t 10 >&2 || fail "docker-compose down -v failed"
     COMPOSE_UP=0
@@ -300,9 +337,18 @@ EOF
 
 PORT=${SMOKE_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 URL="http://127.0.0.1:$PORT"
+REDIS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')
 KEY="smoke-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
+# Secrets in files, readable by the containers' users; the API key only there, not in .env.
+mkdir -p "$WORK/secrets" "$WORK/shared/models" "$WORK/shared/data"
+echo "$KEY" >"$WORK/secrets/api_keys"
+python3 -c 'import secrets; print(secrets.token_urlsafe(24) + ":/@ x")' >"$WORK/secrets/redis_password"
+chmod 444 "$WORK/secrets/"*
+chmod 777 "$WORK/shared/models" "$WORK/shared/data" # the app's uid writes there
 cat >"$WORK/smoke.env" <<EOF
-GAN_API_KEYS=$KEY
+SECRETS_DIR=$WORK/secrets
+SHARED_DIR=$WORK/shared
+REDIS_PUBLISH=$REDIS_PORT
 API_PORT=127.0.0.1:$PORT
 TORCH_VARIANT=cpu
 GAN_DEVICE=cpu
@@ -320,4 +366,5 @@ stage "train ring-8 (300 steps), then sample" train_and_sample
 stage "upload a dataset, train on it, watch, sample a class" bring_your_own_data
 stage "two jobs running at once on 2 workers" two_jobs_at_once
 stage "kill a worker mid-job; start; jobs finish" kill_worker_mid_job
+stage "a worker from another project via published Redis" remote_worker
 stage "down -v" compose_down

@@ -28,7 +28,7 @@ def _passive_openmp() -> None:
 
 _passive_openmp()
 
-from service.settings import Settings  # noqa: E402
+from service.check import load_settings, missing_api_keys, run_check  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,12 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.check:
-        from service.check import run_check
-
         return run_check("python -m service", worker=False)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be in 0..65535, got {args.port}")
-    settings = Settings()
+    settings = load_settings("python -m service")
+    if settings is None:
+        return 2
+    if problem := missing_api_keys(settings):
+        print(f"python -m service: {problem}", file=sys.stderr)
+        return 2
     if not settings.redis_url:
         from service.embedded import run_embedded
 

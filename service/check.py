@@ -23,7 +23,8 @@ def load_settings(prog: str) -> Settings | None:
     except ValidationError as exc:
         for error in exc.errors():
             field = ".".join(str(p) for p in error["loc"])
-            print(f"{prog}: GAN_{field.upper()}: {error['msg']}", file=sys.stderr)
+            where = f"GAN_{field.upper()}: " if field else ""  # "" when settings disagree
+            print(f"{prog}: {where}{error['msg']}", file=sys.stderr)
         return None
 
 
@@ -67,6 +68,16 @@ def check_models(model_dir: Path) -> tuple[list[str], list[str]]:
     return report, refused
 
 
+def missing_api_keys(settings: Settings) -> str | None:
+    """Why the API must not start unprotected, or None."""
+    if settings.require_api_keys and not settings.api_keys:
+        return (
+            "GAN_REQUIRE_API_KEYS is set, but neither GAN_API_KEYS nor GAN_API_KEYS_FILE gives "
+            "a key"
+        )
+    return None
+
+
 def run_check(prog: str, *, worker: bool) -> int:
     settings = load_settings(prog)
     if settings is None:
@@ -81,9 +92,9 @@ def run_check(prog: str, *, worker: bool) -> int:
         problem = _folder_problem(Path(path), what, writable=writable)
         if problem:
             problems.append(problem)
-    device = _device_problem(settings)
-    if device:
-        problems.append(device)
+    for problem in (_device_problem(settings), None if worker else missing_api_keys(settings)):
+        if problem:
+            problems.append(problem)
     role = "worker" if worker else ("API" if settings.redis_url else "embedded default")
     print(f"{prog}: checking the {role}'s settings and {settings.model_dir}")
     if not worker and Path(settings.model_dir).is_dir():

@@ -122,6 +122,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that gives a child process the same Settings."""
     env = dict(os.environ)
     for name, value in settings.model_dump().items():
+        if value is None:
+            env.pop(f"GAN_{name.upper()}", None)
+            continue
         env[f"GAN_{name.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     return env

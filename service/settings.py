@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -35,8 +36,21 @@ class Settings(BaseSettings):
 
     # Redis / jobs. Empty redis_url: `python -m service` embeds redis-server and a worker.
     redis_url: str = Field("", description="redis://host:port/db; empty = embedded default.")
+    redis_password_file: Path | None = Field(
+        None,
+        description="File holding the Redis password (a compose secret), put into "
+        "GAN_REDIS_URL when the URL carries none.",
+    )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated keys; empty = no auth."
+    )
+    api_keys_file: Path | None = Field(
+        None,
+        description="File of API keys, one per line or comma-separated (a compose secret), "
+        "accepted beside GAN_API_KEYS.",
+    )
+    require_api_keys: bool = Field(
+        False, description="The API refuses to start without an API key (production)."
     )
     max_queued_jobs: int = Field(16, ge=1, description="Queued training jobs before 429.")
     job_lease_s: float = Field(30.0, gt=0, description="A running job's heartbeat lease.")
@@ -126,3 +140,57 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    @field_validator("redis_password_file", "api_keys_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("redis_password_file")
+    @classmethod
+    def _password_readable(cls, path: Path | None) -> Path | None:
+        if path is not None and not read_secret(path):
+            raise ValueError(f"{path} holds no password")
+        return path
+
+    @field_validator("api_keys_file")
+    @classmethod
+    def _keys_readable(cls, path: Path | None) -> Path | None:
+        if path is not None and not _split_lines(read_secret(path)):
+            raise ValueError(f"{path} holds no key")
+        return path
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Settings:
+        if self.api_keys_file is not None:
+            extra = _split_lines(read_secret(self.api_keys_file))
+            self.api_keys = list(dict.fromkeys([*self.api_keys, *extra]))
+        if self.redis_password_file is not None and self.redis_url:
+            self.redis_url = with_password(self.redis_url, read_secret(self.redis_password_file))
+        return self
+
+
+def read_secret(path: Path) -> str:
+    """A secret file's text without its trailing newline; ValueError naming the file when it
+    cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc.__class__.__name__}") from exc
+
+
+def _split_lines(text: str) -> list[str]:
+    return [k.strip() for line in text.splitlines() for k in line.split(",") if k.strip()]
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` with `password` in it (quoted); a URL that already has a different one is an
+    error, so two sources never silently disagree."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        if unquote(parts.password) != password:
+            raise ValueError("GAN_REDIS_URL's password differs from GAN_REDIS_PASSWORD_FILE's")
+        return url
+    user = quote(parts.username or "", safe="")
+    netloc = f"{user}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))

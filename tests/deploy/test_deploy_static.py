@@ -24,12 +24,13 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import TypeAdapter
 
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = ("docker-compose.yml", "docker-compose.gpu.yml")
+SECRETS, REMOTE = "docker-compose.secrets.yml", "docker-compose.remote-workers.yml"
+OVERRIDES = (COMPOSE_FILES[1], SECRETS, REMOTE)
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?message}, ${NAME?message}
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 
@@ -117,17 +118,30 @@ def test_dockerfile_is_hadolint_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("files", [COMPOSE_FILES[:1], COMPOSE_FILES], ids=["cpu", "gpu"])
+@pytest.mark.parametrize(
+    "files",
+    [COMPOSE_FILES[:1], COMPOSE_FILES, (COMPOSE_FILES[0], SECRETS),
+     (COMPOSE_FILES[0], SECRETS, REMOTE), (*COMPOSE_FILES, SECRETS, REMOTE)],
+    ids=["cpu", "gpu", "secrets", "remote-workers", "gpu-remote-workers"],
+)  # fmt: skip
 def test_compose_config_is_valid(tmp_path: Path, files: tuple[str, ...]) -> None:
-    result = run_compose(tmp_path, ["GAN_API_KEYS=test-key"], "config", "-q", files=files)
+    env = ["GAN_API_KEYS=test-key", "SHARED_DIR=/mnt/gan"]
+    result = run_compose(tmp_path, env, "config", "-q", files=files)
     assert result.returncode == 0, result.stderr
 
 
-def test_compose_refuses_to_start_without_api_keys(tmp_path: Path) -> None:
+def test_the_api_refuses_to_start_without_api_keys(tmp_path: Path) -> None:
     for env_lines in ([], ["GAN_API_KEYS="]):
-        result = run_compose(tmp_path, env_lines, "config", "-q")
-        assert result.returncode != 0
-        assert "GAN_API_KEYS" in result.stderr
+        result = run_compose(tmp_path, env_lines, "config")
+        assert result.returncode == 0, result.stderr
+        env = environment(yaml.safe_load(result.stdout)["services"]["api"])
+        assert env["GAN_REQUIRE_API_KEYS"] == "true" and not env["GAN_API_KEYS"]
+        started = subprocess.run(
+            [sys.executable, "-m", "service"], cwd=tmp_path, capture_output=True, text=True,
+            timeout=120, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        assert started.returncode == 2
+        assert "neither GAN_API_KEYS nor GAN_API_KEYS_FILE gives a key" in started.stderr
 
 
 def test_compose_never_falls_back_to_embedded_mode(tmp_path: Path) -> None:
@@ -139,7 +153,7 @@ def test_compose_never_falls_back_to_embedded_mode(tmp_path: Path) -> None:
         assert environment(resolved["services"][name])["GAN_REDIS_URL"] == "redis://redis:6379/0"
 
 
-@pytest.mark.parametrize("name", COMPOSE_FILES)
+@pytest.mark.parametrize("name", (COMPOSE_FILES[0], *OVERRIDES))
 def test_compose_uses_keys_both_v1_and_v2_read(name: str) -> None:
     doc = yaml.safe_load((ROOT / name).read_text())
     assert "version" not in doc  # obsolete in the Compose Specification; v1.29 reads it without
@@ -224,15 +238,15 @@ def test_compose_defaults_equal_the_settings_defaults(compose_text: str) -> None
         if field in DEPLOYMENT_OVERRIDES or name == "GAN_REDIS_URL":
             continue
         info = Settings.model_fields[field]
-        parsed = TypeAdapter(info.annotation).validate_python(default)
+        parsed = getattr(Settings.model_validate({field: default}), field)  # as from the env
         assert parsed == info.get_default(call_default_factory=True), (name, default)
 
 
 def test_env_example_lists_every_variable_compose_reads(
     compose_text: str, env_example: dict[str, str]
 ) -> None:
-    gpu_text = (ROOT / "docker-compose.gpu.yml").read_text()
-    used = {n for n, _, _ in interpolations(compose_text + gpu_text)}
+    overrides = "".join((ROOT / name).read_text() for name in OVERRIDES)
+    used = {n for n, _, _ in interpolations(compose_text + overrides)}
     assert used - env_example.keys() == set()
     assert env_example.keys() - used - {"COMPOSE_FILE"} == set()
     assert env_example["GAN_API_KEYS"] == ""  # no key shipped: the user must choose one
@@ -453,3 +467,86 @@ def test_healthcheck_follows_readyz(readyz_server: http.server.HTTPServer) -> No
     readyz_server.shutdown()
     readyz_server.server_close()
     assert run_healthcheck(url) == 1  # nothing listening
+
+
+# ---- secrets and remote workers -----------------------------------------------------------
+
+
+def resolved(tmp_path: Path, *files: str, env: tuple[str, ...] = ()) -> dict[str, Any]:
+    result = run_compose(
+        tmp_path, ["SHARED_DIR=/mnt/gan", *env], "config", files=(COMPOSE_FILES[0], *files)
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_secrets_come_from_files_and_never_from_the_environment(tmp_path: Path) -> None:
+    doc = resolved(tmp_path, SECRETS, env=("SECRETS_DIR=/etc/gan",))
+    assert {k: v["file"] for k, v in doc["secrets"].items()} == {
+        "gan_api_keys": "/etc/gan/api_keys",
+        "gan_redis_password": "/etc/gan/redis_password",
+    }
+    wanted = {"api": {"gan_api_keys", "gan_redis_password"}, "worker": {"gan_redis_password"},
+              "flower": {"gan_redis_password"}, "redis": {"gan_redis_password"}}  # fmt: skip
+    for name, secrets in wanted.items():
+        service = doc["services"][name]
+        assert {s if isinstance(s, str) else s["source"] for s in service["secrets"]} == secrets
+        env = environment(service)
+        if name != "redis":
+            assert env["GAN_REDIS_PASSWORD_FILE"] == "/run/secrets/gan_redis_password"
+            assert env["GAN_REDIS_URL"] == "redis://redis:6379/0"  # no password in the URL
+    assert environment(doc["services"]["api"])["GAN_API_KEYS_FILE"] == "/run/secrets/gan_api_keys"
+    redis = doc["services"]["redis"]
+    script = redis["command"][-1]
+    # The password goes to redis-server on stdin, not in its arguments; the health check logs
+    # in with REDISCLI_AUTH, not with `-a`.
+    assert redis["command"][:2] == ["sh", "-c"] and "redis-server -" in script
+    assert "/run/secrets/gan_redis_password" in script and "--appendonly yes" in script
+    assert "REDISCLI_AUTH" in " ".join(redis["healthcheck"]["test"])
+    assert " -a " not in " ".join(redis["healthcheck"]["test"])
+
+
+def test_remote_workers_publish_redis_only_with_its_password(tmp_path: Path) -> None:
+    # Without the secrets override there is no password file: the published Redis won't start.
+    alone = resolved(tmp_path, REMOTE)["services"]["redis"]["command"]
+    assert alone[:2] == ["sh", "-c"] and not Path("/run/secrets/gan_redis_password").exists()
+    refused = subprocess.run(alone, capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 1
+    assert "docker-compose.secrets.yml must give it a password" in refused.stderr
+
+    doc = resolved(tmp_path, SECRETS, REMOTE, env=("REDIS_PUBLISH=16379",))
+    redis = doc["services"]["redis"]
+    assert [
+        (p["published"], p["target"]) if isinstance(p, dict) else p for p in redis["ports"]
+    ] in ([("16379", 6379)], [(16379, 6379)], ["16379:6379/tcp"])
+    assert "redis-server -" in redis["command"][-1]  # the secrets override's password
+    assert "ports" not in doc["services"]["worker"]
+    for name in ("api", "worker"):
+        assert "GAN_REDIS_PASSWORD_FILE" in environment(doc["services"][name])
+
+
+def test_remote_workers_put_models_and_data_on_the_shared_storage(tmp_path: Path) -> None:
+    doc = resolved(tmp_path, SECRETS, REMOTE)
+    for volume, sub in (("models", "models"), ("data", "data")):
+        options = doc["volumes"][volume]["driver_opts"]
+        assert options == {"type": "none", "o": "bind", "device": f"/mnt/gan/{sub}"}
+    assert "driver_opts" not in (doc["volumes"]["redis-data"] or {})  # Redis stays local
+    missing = run_compose(tmp_path, ["GAN_API_KEYS=k"], "config",
+                          files=(COMPOSE_FILES[0], SECRETS, REMOTE))  # fmt: skip
+    assert missing.returncode != 0 and "SHARED_DIR" in missing.stderr
+
+
+def test_a_worker_host_uses_the_remote_redis(tmp_path: Path) -> None:
+    """The worker-host recipe of docker-compose.remote-workers.yml: the same files, with
+    GAN_REDIS_URL pointing at the main host; `up --no-deps worker` starts only workers."""
+    doc = resolved(tmp_path, SECRETS, REMOTE, env=("GAN_REDIS_URL=redis://10.0.0.5:6379/0",))
+    env = environment(doc["services"]["worker"])
+    assert env["GAN_REDIS_URL"] == "redis://10.0.0.5:6379/0"
+    settings = Settings.model_validate(
+        {settings_field(k): v for k, v in env.items() if k.startswith("GAN_")}
+        | {"redis_password_file": None}
+    )
+    assert settings.redis_url == "redis://10.0.0.5:6379/0"
+    text = (ROOT / REMOTE).read_text()
+    assert "up -d --no-deps --scale worker=2 worker" in text
+    assert "GAN_REDIS_URL=redis://MAIN_HOST:6379/0" in text

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 
+from service.check import load_settings, run_check
 from service.jobs.worker.app import create_worker_app
-from service.settings import Settings
 
 DEFAULT_OPTIONS = ["--concurrency", "1", "--prefetch-multiplier", "1", "-l", "info"]
 
@@ -18,11 +18,12 @@ DEFAULT_OPTIONS = ["--concurrency", "1", "--prefetch-multiplier", "1", "-l", "in
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--check"]:
-        from service.check import run_check
-
         return run_check("python -m service.jobs.worker", worker=True)
+    settings = load_settings("python -m service.jobs.worker")
+    if settings is None:
+        return 2
     try:
-        app = create_worker_app(Settings())
+        app = create_worker_app(settings)
     except ValueError as exc:
         print(f"python -m service.jobs.worker: {exc}", file=sys.stderr)
         return 2
