@@ -24,7 +24,7 @@ import torch
 from models.checkpoint import CheckpointError, CheckpointMeta, load_generator
 from service.catalog import ModelCatalog
 from service.errors import ModelUnavailable, VersionRefused
-from service.inference import Calibration, calibrate, serving_module
+from service.inference import Calibration, calibrate, inference_dtype, serving_module
 from service.metrics import ServiceMetrics
 
 log = logging.getLogger("service.device_cache")
@@ -38,6 +38,7 @@ class LoadedModel:
     module: torch.nn.Module
     calibration: Calibration
     device: torch.device
+    dtype: torch.dtype = torch.float32
 
     @property
     def ref(self) -> str:
@@ -62,9 +63,11 @@ class DeviceCache:
         max_batch: int,
         max_loaded: int,
         metrics: ServiceMetrics,
+        dtype: str = "auto",
     ) -> None:
         self.catalog = catalog
         self.device = device
+        self.dtype_choice = dtype
         self.max_batch = max_batch
         self.max_loaded = max_loaded
         self.metrics = metrics
@@ -114,11 +117,12 @@ class DeviceCache:
             log.warning("checkpoint %s refused on load: %s", ref, exc)
             raise VersionRefused(f"{ref} was refused: {reason}") from None
         classes = meta.arch.num_classes
-        module = serving_module(generator, meta.z_dim, classes)
+        dtype = inference_dtype(self.dtype_choice, self.device, meta.output_kind)
+        module = serving_module(generator, meta.z_dim, classes, dtype)
         calibration = calibrate(
             module, meta.z_dim, self.max_batch, self.device, num_classes=classes
         )
-        model = LoadedModel(meta, module, calibration, self.device)
+        model = LoadedModel(meta, module, calibration, self.device, dtype)
         with self._lock:
             self._loaded[ref] = model
             while len(self._loaded) > self.max_loaded:
@@ -127,8 +131,8 @@ class DeviceCache:
             self.metrics.models_on_device.set(len(self._loaded))
         self.metrics.model_loads.labels(meta.name).inc()
         log.info(
-            "loaded %s on %s: device batch sizes %s, exact=%s, %.1f ms per full batch",
-            ref, self.device, list(calibration.buckets), calibration.exact,
-            calibration.forward_s * 1000,
+            "loaded %s on %s in %s: device batch sizes %s, exact=%s, %.1f ms per full batch",
+            ref, self.device, str(dtype).removeprefix("torch."), list(calibration.buckets),
+            calibration.exact, calibration.forward_s * 1000,
         )  # fmt: skip
         return model

@@ -181,6 +181,7 @@ _VERSION_EXAMPLE = {
     "default": True,
     "loaded": True,
     "device_batch_sizes": [1, 2, 4, 8, 16, 32, 64],
+    "inference_dtype": "bfloat16",
     "meta": {
         "name": "digits",
         "version": 2000,
@@ -205,6 +206,7 @@ _REFUSED_EXAMPLE = {
     "default": False,
     "loaded": False,
     "device_batch_sizes": None,
+    "inference_dtype": None,
     "meta": None,
     "conditional": None,
     "classes": [],

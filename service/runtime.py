@@ -53,6 +53,7 @@ class Runtime:
             max_batch=settings.max_batch_size,
             max_loaded=settings.max_models_on_device,
             metrics=metrics,
+            dtype=settings.inference_dtype,
         )
         self.catalog.scan_on_miss = self._scan  # a version published since the last scan
         self.batcher = Batcher(

@@ -195,6 +195,9 @@ class VersionView(BaseModel):
     device_batch_sizes: list[int] | None = Field(
         None, description="The padded batch sizes the device runs for this version (exact)."
     )
+    inference_dtype: Literal["float32", "bfloat16"] | None = Field(
+        None, description="What the loaded generator computes in (GAN_INFERENCE_DTYPE)."
+    )
     meta: dict[str, Any] | None = Field(
         None, description="The checkpoint's metadata: dataset, step, metrics, created, sha256..."
     )

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
 
     # Device
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA if present.")
+    inference_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="Image generators' dtype; auto = bfloat16 on a CPU with avx512_bf16 or "
+        "AMX, else float32. Vector generators always run in float32.",
+    )
 
     # Redis / jobs. Empty redis_url: `python -m service` embeds redis-server and a worker.
     redis_url: str = Field("", description="redis://host:port/db; empty = embedded default.")

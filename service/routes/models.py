@@ -56,6 +56,7 @@ def model_view(state: ModelState, loaded: Mapping[str, Calibration]) -> ModelVie
             default=e.version == state.default_version,
             loaded=cal is not None,
             device_batch_sizes=list(cal.buckets) if cal else None,
+            inference_dtype=cal.dtype if cal else None,
             meta=e.meta.model_dump(mode="json") if e.meta else None,
             conditional=bool(e.meta.classes) if e.meta else None,
             classes=list(e.meta.classes) if e.meta else [],

@@ -29,6 +29,7 @@ from service.inference import (
     REFERENCE_BATCH,
     LabelColumns,
     calibrate,
+    inference_dtype,
     input_rows,
     optimize_generator,
     serving_module,
@@ -82,7 +83,8 @@ def reference(store: Path, ref: str, seed: int, labels: list[int] | None) -> np.
     batch of 64 rows, which the calibration makes every bucket agree with bit for bit."""
     name, _, version = ref.partition("@")
     g, meta = load_generator(store / name / f"{int(version):08d}.json")
-    module = serving_module(g, meta.z_dim, meta.arch.num_classes)
+    dtype = inference_dtype("auto", torch.device("cpu"), meta.output_kind)  # as the service
+    module = serving_module(g, meta.z_dim, meta.arch.num_classes, dtype)
     z = latent_batch(seed, 0, REFERENCE_BATCH, meta.z_dim)
     classes = None
     if labels is not None:

@@ -14,13 +14,18 @@ from sample_service_harness import trained_looking
 
 from models.config import DCGANConfig, MLPConfig
 from models.latent import latent_batch
+from models.output import to_uint8_images
 from service import encoding
 from service.inference import (
     REFERENCE_BATCH,
     bucket_ladder,
     calibrate,
+    cpu_has_native_bf16,
     fold_batchnorm,
+    inference_dtype,
+    input_rows,
     optimize_generator,
+    serving_module,
 )
 
 ARCHS = {
@@ -63,6 +68,47 @@ def test_calibrated_buckets_are_exact_on_fresh_latents(arch: str, max_batch: int
                 batch = torch.zeros(size, cfg.z_dim)
                 batch[:rows] = z[pick]
                 assert torch.equal(fast(batch)[:rows], reference[pick]), (size, rows)
+
+
+def test_the_inference_dtype_choice() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for choice in ("auto", "float32", "bfloat16"):  # points are returned as exact float32
+        assert inference_dtype(choice, cpu, "vector") is torch.float32
+    assert inference_dtype("float32", cpu, "image") is torch.float32
+    assert inference_dtype("bfloat16", cpu, "image") is torch.bfloat16
+    assert inference_dtype("bfloat16", cuda, "image") is torch.bfloat16
+    assert inference_dtype("auto", cuda, "image") is torch.float32  # not measured on a GPU
+    native = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    assert inference_dtype("auto", cpu, "image") is native
+
+
+@pytest.mark.parametrize("num_classes", [0, 300])
+def test_bfloat16_buckets_are_exact_and_pixels_stay_close(num_classes: int) -> None:
+    cfg = DCGANConfig(image_size=16, channels=3, z_dim=32, g_width=16, d_width=8,
+                      num_classes=num_classes)  # fmt: skip
+    g = trained_looking(cfg)
+    bf16 = serving_module(g, cfg.z_dim, num_classes, torch.bfloat16)
+    f32 = serving_module(g, cfg.z_dim, num_classes, torch.float32)
+    cal = calibrate(bf16, cfg.z_dim, 64, torch.device("cpu"), num_classes=num_classes)
+    assert cal.exact and cal.dtype == "bfloat16" and len(cal.buckets) >= 1
+    labels = np.arange(REFERENCE_BATCH) * 4 % num_classes if num_classes else None
+    rows = torch.from_numpy(input_rows(latent_batch(5, 0, REFERENCE_BATCH, cfg.z_dim), labels))
+    with torch.inference_mode():
+        reference = bf16(rows)  # (64, 3, 16, 16) bfloat16
+        for size in cal.buckets:  # any bucket, any position: the reference's bits
+            n = min(size, REFERENCE_BATCH)
+            batch = torch.zeros(size, rows.shape[1])
+            batch[:n] = rows.flip(0)[:n]
+            assert torch.equal(bf16(batch)[:n], reference.flip(0)[:n]), size
+        if num_classes:  # class 299 is read from its float32 column, not from bfloat16 (298)
+            z, y = rows[:, : cfg.z_dim], torch.from_numpy(labels)
+            direct = bf16.generator(z.to(torch.bfloat16), y)
+            assert torch.equal(direct, reference)
+        pixels = to_uint8_images(reference).astype(int)
+        exact = to_uint8_images(f32(rows)).astype(int)
+    assert reference.dtype is torch.bfloat16
+    assert np.abs(pixels - exact).max() <= 2  # bfloat16 keeps about 3 significant digits
+    assert (pixels != exact).mean() < 0.1
 
 
 def test_bucket_ladder() -> None:

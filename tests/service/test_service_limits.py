@@ -35,6 +35,7 @@ def svc(tmp_path_factory, make_service) -> ServiceProcess:
     service = make_service(
         store, max_batch_size=16, max_queue_samples=256, max_samples_per_request=20000,
         request_timeout_s=3, max_batch_wait_ms=2,
+        inference_dtype="float32",  # bfloat16 would run 20,000 samples within the deadline
     )  # fmt: skip
     service.wait_ready()
     return service
