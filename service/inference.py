@@ -36,6 +36,7 @@ from torch import nn
 
 from models.conditioning import label_column_input
 from models.latent import latent_batch
+from models.precision import cpu_has_native_bf16
 
 log = logging.getLogger("service.inference")
 
@@ -140,16 +141,6 @@ class CastInput(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z.to(self.dtype))
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 dot products in hardware (avx512_bf16 or AMX)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
-            flags = next((line for line in info if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def inference_dtype(choice: str, device: torch.device, kind: str) -> torch.dtype:

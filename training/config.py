@@ -75,7 +75,11 @@ class TrainConfig(BaseModel):
     log_every: int = Field(50, ge=1, le=1_000_000, description="Report metrics every N steps.")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed: same seed, same run (on CPU).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA if present.")
-    bf16: bool = Field(False, description="bf16 autocast on CUDA (ignored on CPU).")
+    bf16: bool = Field(
+        False,
+        description="bf16 autocast on CUDA and on CPUs with avx512_bf16 or AMX (elsewhere "
+        "float32).",
+    )
 
     @field_validator("channels", mode="before")
     @classmethod

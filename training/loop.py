@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from models.atomic import atomic_write_text
 from models.checkpoint import list_checkpoints, version_stem
 from models.config import DCGANConfig, MLPConfig
 from models.factory import build_pair
+from models.precision import native_bf16
 from training import publish as pub
 from training.config import TrainConfig
 from training.datasets import Dataset, load_dataset, mixture_for
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
 
 # Resuming with any of these changed would load state into a different experiment.
 _MUST_MATCH = ("dataset", "arch", "arch_config", "loss", "optimizer", "image_size", "channels")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -154,7 +158,10 @@ class Run:
         self.folder = pub.run_folder(model_dir, config.name)
         self.mixture = mixture_for(config.dataset)
         self.device = pick_device(config.device)
-        self.autocast = self.device.type == "cuda" and config.bf16
+        self.autocast = config.bf16 and native_bf16(self.device)
+        if config.bf16 and not self.autocast:
+            log.warning("bf16 asked for, but %s has no native bfloat16: training in float32",
+                        self.device)  # fmt: skip
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # speed over bit-reproducibility on GPUs
         with torch.random.fork_rng(devices=[]):
@@ -294,7 +301,7 @@ class Run:
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.autocast:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _noise(self, batch: int) -> torch.Tensor:

@@ -15,12 +15,12 @@ from sample_service_harness import trained_looking
 from models.config import DCGANConfig, MLPConfig
 from models.latent import latent_batch
 from models.output import to_uint8_images
+from models.precision import cpu_has_native_bf16
 from service import encoding
 from service.inference import (
     REFERENCE_BATCH,
     bucket_ladder,
     calibrate,
-    cpu_has_native_bf16,
     fold_batchnorm,
     inference_dtype,
     input_rows,
