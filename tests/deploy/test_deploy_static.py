@@ -315,9 +315,10 @@ def test_gpu_override_reserves_an_nvidia_gpu_for_the_api_and_the_worker(
     assert f"# COMPOSE_FILE={':'.join(COMPOSE_FILES)}" in text.splitlines()
 
 
-def test_every_service_has_a_memory_cap_and_rotated_logs(compose: dict[str, Any]) -> None:
+def test_every_service_has_memory_and_cpu_caps_and_rotated_logs(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         assert re.fullmatch(r"\$\{[A-Z_]+_MEM_LIMIT:-\d+[mg]\}", str(service["mem_limit"])), name
+        assert re.fullmatch(r"\$\{[A-Z_]+_CPUS:-[\d.]+\}", str(service["cpus"])), name
         logging = service["logging"]
         assert logging["driver"] == "json-file", name
         assert set(logging["options"]) == {"max-size", "max-file"}, name
