@@ -200,18 +200,23 @@ def start_service(model_dir: Path, port: int, log: Path, env_extra: dict) -> sub
         stdout=open(log, "wb"),  # noqa: SIM115 (the child keeps it)
         stderr=subprocess.STDOUT,
     )
+    return wait_ready(process, f"http://127.0.0.1:{port}/readyz", log, "service")
+
+
+def wait_ready(process: subprocess.Popen, url: str, log: Path, what: str) -> subprocess.Popen:
+    """`process` once `url` answers 200; exits with its log's tail if it dies first."""
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"service exited:\n{log.read_text()[-2000:]}")
+            raise SystemExit(f"{what} exited:\n{log.read_text()[-2000:]}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+            with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
                     return process
         except OSError:
             pass
         time.sleep(0.3)
-    raise SystemExit("service not ready within 180 s")
+    raise SystemExit(f"{what} not ready within 180 s")
 
 
 def wrk(url: str, concurrency: int, n: int, duration: int) -> dict:

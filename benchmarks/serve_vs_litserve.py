@@ -55,18 +55,7 @@ def start_litserve(meta: Path, port: int, log: Path, args: argparse.Namespace) -
         command, stdout=open(log, "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
         start_new_session=True,  # LitServe starts worker processes: stopped as a group
     )  # fmt: skip
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"LitServe exited:\n{log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if r.status == 200:
-                    return process
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("LitServe not ready within 180 s")
+    return serve_bench.wait_ready(process, f"http://127.0.0.1:{port}/health", log, "LitServe")
 
 
 def stop(process: subprocess.Popen) -> None:
