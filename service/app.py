@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.cors import CORSMiddleware
 
 from service.error_handlers import install_error_handlers
@@ -62,6 +63,10 @@ def _package_version() -> str:
         return "0+unknown"
 
 
+# Asked per request even with no SDK installed; off, the check stops at the first flag.
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
 def create_app(settings: Settings, *, supervisor: Supervisor | None = None) -> FastAPI:
     """`supervisor`: the embedded default's child processes (redis-server, the worker), which
     /readyz and /metrics report on; None when Redis and workers run elsewhere."""
@@ -73,6 +78,7 @@ def create_app(settings: Settings, *, supervisor: Supervisor | None = None) -> F
         lifespan=_lifespan,
         docs_url=None,  # served from local assets by service.pages
         redoc_url=None,
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()

@@ -2,8 +2,14 @@
 a latent walk's frames as an animated GIF or WebP.
 
 Every encoder is a pure function of its input, so the same samples give the same bytes (ZIP
-entries carry a fixed timestamp). They run in a thread pool, off the event loop; Pillow
-releases the GIL while it compresses, so the pool uses every core.
+entries carry a fixed timestamp). They run in a thread pool, off the event loop; zlib and
+Pillow release the GIL while they compress, so the pool uses every core.
+
+A sample's PNG is written here directly (8-bit grey or RGB, rows unfiltered, one zlib
+stream): for the small images a generator makes, Pillow (an image object, then a filter
+chosen per row) took 2.7x this writer's time at level 1 and made files no smaller. A grid is
+large and enlarged by repeating pixels, where Pillow's row filters make the file up to a
+fifth smaller, so grids, like JPEG, WebP and animations, go through Pillow.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import base64
 import io
 import json
 import math
+import struct
 import zipfile
+import zlib
 from collections.abc import Sequence
 from typing import Literal
 
@@ -43,7 +51,31 @@ def _image(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_COLOUR_TYPE = {1: 0, 3: 2}  # channels -> greyscale, truecolour
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk and its CRC
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(data, zlib.crc32(kind))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
 def png(pixels: np.ndarray, compress_level: int) -> bytes:
+    """(H, W, C) uint8, C 1 or 3 -> a PNG (see the module's docstring)."""
+    h, w, c = pixels.shape
+    rows = np.zeros((h, 1 + w * c), dtype=np.uint8)  # each row: filter type 0, then its bytes
+    rows[:, 1:] = pixels.reshape(h, w * c)
+    header = struct.pack(">IIBBBBB", w, h, 8, _PNG_COLOUR_TYPE[c], 0, 0, 0)
+    return b"".join((
+        _PNG_SIGNATURE,
+        _png_chunk(b"IHDR", header),
+        _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), compress_level)),
+        _PNG_END,
+    ))  # fmt: skip
+
+
+def _pillow_png(pixels: np.ndarray, compress_level: int) -> bytes:
     buf = io.BytesIO()
     _image(pixels).save(buf, "PNG", compress_level=compress_level)
     return buf.getvalue()
@@ -112,7 +144,7 @@ def grid(images: np.ndarray, compress_level: int, scale: int = 1, padding: int =
         r, q = divmod(i, cols)
         top, left = padding + r * (th + padding), padding + q * (tw + padding)
         canvas[top : top + th, left : left + tw] = tiles[i]
-    return png(canvas, compress_level)
+    return _pillow_png(canvas, compress_level)  # row filters pay on large, enlarged images
 
 
 def npy(array: np.ndarray) -> bytes:

@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         description="Comma-separated origins a browser may call the API from (CORS), e.g. "
         "https://lab.example.org; empty = no CORS headers.",
     )
+    opentelemetry: bool = Field(
+        False,
+        description="FastAPI's OpenTelemetry spans, metrics and logs for each request, sent "
+        "to the providers an OpenTelemetry SDK configures (off: the Prometheus metrics and "
+        "JSON logs stay; the check costs about 5 % of the requests per second).",
+    )
 
     # Uploaded datasets (POST /datasets/{name}), kept under <data_root>/uploads/
     max_upload_bytes: int = Field(

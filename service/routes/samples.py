@@ -21,7 +21,7 @@ from service.openapi_examples import (
     WALK_OK,
     WALK_REQUEST_BODY,
 )
-from service.sampling import Encoded, Ticket
+from service.sampling import Encoded, Sampler, Ticket
 from service.schemas import (
     MAX_CLASS_NAME,
     MAX_OFFSET,
@@ -72,7 +72,7 @@ def _response(ticket: Ticket, encoded: Encoded | None, headers: dict) -> Respons
     openapi_extra={"requestBody": SAMPLE_REQUEST_BODY},
     responses={200: SAMPLE_OK, **SAMPLE_ERRORS},
 )
-async def create_samples(request: Request, sampler: SamplerDep) -> Response:
+async def create_samples(request: Request) -> Response:
     """Generate `n` samples of `seed`, starting at index `offset`.
 
     n = 1 answers one PNG; n > 1 a ZIP of PNGs named `seed-<seed>-<index>.png`; `format`
@@ -84,6 +84,7 @@ async def create_samples(request: Request, sampler: SamplerDep) -> Response:
     or by name; with neither, sample i is class (offset + i) mod the number of classes. The
     JSON answer names each sample's class in `labels`.
     """
+    sampler: Sampler = request.app.state.runtime.sampler  # not a dependency: the hot path
     with sampler.admit() as ticket:
         req = parse_body(SampleRequest, await request.body(), empty=b"{}")
         return await _respond(sampler, ticket, req, request, {})

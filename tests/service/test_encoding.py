@@ -32,6 +32,18 @@ def test_png_and_lossless_formats_round_trip_exactly(images: np.ndarray) -> None
     assert np.load(io.BytesIO(encoding.npy(images)), allow_pickle=False).tolist() == images.tolist()
 
 
+@pytest.mark.parametrize(("images", "mode"), [(GRAY, "L"), (RGB, "RGB")], ids=["gray", "rgb"])
+def test_a_sample_png_is_8_bit_with_valid_chunk_checksums(images: np.ndarray, mode: str) -> None:
+    data = encoding.png(images[0], 6)
+    opened = Image.open(io.BytesIO(data))
+    assert (opened.format, opened.mode, opened.size) == ("PNG", mode, images.shape[2:0:-1])
+    Image.open(io.BytesIO(data)).verify()  # raises on a bad CRC or a missing IEND
+    broken = bytearray(data)
+    broken[-17] ^= 0xFF  # the last byte of IDAT (IDAT's CRC and IEND follow: 16 bytes)
+    with pytest.raises(SyntaxError, match="broken PNG"):
+        Image.open(io.BytesIO(bytes(broken))).verify()
+
+
 def test_a_zip_names_samples_by_seed_and_index_and_is_reproducible() -> None:
     files = encoding.pngs(GRAY, 1)
     data = encoding.zip_of_pngs(files, seed=7, offset=10)

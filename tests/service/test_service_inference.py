@@ -112,9 +112,14 @@ def test_bfloat16_buckets_are_exact_and_pixels_stay_close(num_classes: int) -> N
 
 
 def test_bucket_ladder() -> None:
-    assert bucket_ladder(64) == [1, 2, 4, 8, 16, 32, 64]
-    assert bucket_ladder(8) == [1, 2, 4, 8, 16, 32, 64]
-    assert bucket_ladder(100) == [1, 2, 4, 8, 16, 32, 64, 100]
+    steps = [1, 2, 4, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64]
+    assert bucket_ladder(64) == steps
+    assert bucket_ladder(8) == steps  # the reference batch is always a bucket
+    assert bucket_ladder(100) == [*steps, 80, 96, 100]
+    assert bucket_ladder(30) == sorted([*steps, 30])  # max_batch is always a bucket
+    ladder = bucket_ladder(1024)
+    assert all(b / a <= 2 for a, b in zip(ladder, ladder[1:], strict=False))
+    assert all(b / a <= 1.25 for a, b in zip(ladder, ladder[1:], strict=False) if a >= 8)
 
 
 def test_encoders_have_a_fixed_layout() -> None:
