@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.routing import APIRoute
 from starlette.background import BackgroundTask
 from starlette.types import Receive
 
@@ -66,12 +68,16 @@ def _response(ticket: Ticket, encoded: Encoded | None, headers: dict) -> Respons
     )
 
 
-@router.post(
-    "/samples",
-    response_class=Response,
-    openapi_extra={"requestBody": SAMPLE_REQUEST_BODY},
-    responses={200: SAMPLE_OK, **SAMPLE_ERRORS},
-)
+class RequestOnlyRoute(APIRoute):
+    """A route whose endpoint takes the Request alone and reads its own body: it is called as
+    it is, without FastAPI's parameter and dependency resolution (under load, about a tenth
+    of the event loop's time per POST /samples at n = 1). It is documented in OpenAPI like
+    any other route."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return self.endpoint
+
+
 async def create_samples(request: Request) -> Response:
     """Generate `n` samples of `seed`, starting at index `offset`.
 
@@ -84,10 +90,21 @@ async def create_samples(request: Request) -> Response:
     or by name; with neither, sample i is class (offset + i) mod the number of classes. The
     JSON answer names each sample's class in `labels`.
     """
-    sampler: Sampler = request.app.state.runtime.sampler  # not a dependency: the hot path
+    sampler: Sampler = request.app.state.runtime.sampler
     with sampler.admit() as ticket:
         req = parse_body(SampleRequest, await request.body(), empty=b"{}")
         return await _respond(sampler, ticket, req, request, {})
+
+
+router.add_api_route(
+    "/samples",
+    create_samples,
+    methods=["POST"],
+    response_class=Response,
+    openapi_extra={"requestBody": SAMPLE_REQUEST_BODY},
+    responses={200: SAMPLE_OK, **SAMPLE_ERRORS},
+    route_class_override=RequestOnlyRoute,
+)
 
 
 @router.post(

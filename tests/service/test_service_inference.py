@@ -19,6 +19,8 @@ from models.precision import cpu_has_native_bf16
 from service import encoding
 from service.inference import (
     REFERENCE_BATCH,
+    PointProjection,
+    SubPixelConvTranspose,
     bucket_ladder,
     calibrate,
     fold_batchnorm,
@@ -46,6 +48,45 @@ def test_folding_batch_norm_keeps_the_function(arch: str) -> None:
     with torch.inference_mode():
         torch.testing.assert_close(fast(z), g(z), rtol=1e-4, atol=1e-5)
     assert len(fold_batchnorm(g.net)) < len(g.net)
+
+
+@pytest.mark.parametrize(
+    ("cin", "cout", "h", "w", "bias"),
+    [(8, 3, 5, 7, True), (16, 1, 14, 14, False), (4, 4, 1, 2, True)],
+)
+def test_a_sub_pixel_layer_is_the_transposed_convolution(
+    cin: int, cout: int, h: int, w: int, bias: bool
+) -> None:
+    torch.manual_seed(cout)
+    layer = torch.nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=bias).double()
+    assert SubPixelConvTranspose.fits(layer)
+    x = torch.randn(3, cin, h, w, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(SubPixelConvTranspose(layer)(x), layer(x), rtol=0, atol=1e-12)
+    assert not SubPixelConvTranspose.fits(torch.nn.ConvTranspose2d(cin, 64, 4, 2, 1))
+    assert not SubPixelConvTranspose.fits(torch.nn.ConvTranspose2d(cin, cout, 3, 1, 1))
+
+
+def test_a_point_projection_is_the_first_transposed_convolution() -> None:
+    layer = torch.nn.ConvTranspose2d(10, 6, 4, 1, 0).double()
+    x = torch.randn(5, 10, 1, 1, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(PointProjection(layer)(x), layer(x), rtol=0, atol=1e-12)
+
+
+def test_a_dcgan_generator_is_served_rewritten_with_the_same_function() -> None:
+    for cfg in (ARCHS["dcgan"], DCGANConfig(image_size=28, channels=1, z_dim=16, g_width=8,
+                                             extra_layers=2, num_classes=3)):  # fmt: skip
+        g = trained_looking(cfg)
+        fast = optimize_generator(g)
+        kinds = [type(m).__name__ for m in fast.net]
+        assert kinds[0] == "PointProjection" and "SubPixelConvTranspose" in kinds
+        z = torch.from_numpy(latent_batch(4, 0, 16, cfg.z_dim))
+        labels = torch.arange(16) % 3 if cfg.num_classes else None
+        with torch.inference_mode():
+            want = g(z, labels) if labels is not None else g(z)
+            got = fast(z, labels) if labels is not None else fast(z)
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
