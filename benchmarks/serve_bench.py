@@ -245,8 +245,9 @@ def wrk(url: str, concurrency: int, n: int, duration: int) -> dict:
     good = requests - (int(bad.group(1)) if bad else 0)
     return {
         "images_s": good * n / seconds,
-        "p50_ms": _ms(re.search(r"50%\s+(\S+)", out).group(1)),
-        "p99_ms": _ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        # anchored: "50%" also ends a stdev share such as "71.50%" in the thread stats
+        "p50_ms": _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
+        "p99_ms": _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
         "non_2xx": requests - good,
         "errors": errors.group(1).strip() if errors else "",
     }
