@@ -42,6 +42,7 @@ _ACCEPT = {
     "application/octet-stream": "npy",
 }
 _INLINE_Z = 64  # larger z draws run in the pool, not on the event loop
+_INLINE_PNG_BYTES = 64 * 64 * 3  # a PNG of a sample this small is written on the event loop
 
 
 @dataclass
@@ -321,6 +322,8 @@ class Sampler:
             header["labels"] = labels.names(entry.meta, plan.labels)  # sample i's class name
         if entry.meta.output_kind == "vector":
             body = encoding.points_json(samples, header) if fmt == "json" else encoding.npy(samples)
+        elif fmt == "png" and samples[0].nbytes <= _INLINE_PNG_BYTES:
+            body = encoding.png(samples[0], level)
         elif fmt in ("png", "jpeg", "webp"):
             one = {"png": lambda x: encoding.png(x, level), "jpeg": encoding.jpeg,
                    "webp": encoding.webp}[fmt]  # fmt: skip
