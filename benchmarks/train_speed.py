@@ -4,13 +4,14 @@ and its ratio to the bare cost of the same work measured in the same run.
 Bare: the same networks, losses, Adam steps, data and noise sampling in a plain Python loop
 as pytorch/examples writes it (float32, NCHW), with no EMA, diagnostics, logging, NaN checks
 or callbacks. Loop: training.loop.train with its defaults (channels-last, EMA, a report every
-log_every steps), and bf16 autocast with --bf16. The two are interleaved step by step in one
+log_every steps, bf16 autocast where the device computes it natively; --bf16 / --no-bf16 force
+it on or off). The two are interleaved step by step in one
 process (see `measure`), so both see the same machine load; the timed window excludes
 start-up and the final checkpoint (whose cost is printed separately) and covers a logged step
 when --steps >= log_every (50). Target: the loop at >= 1.2x the bare loop's steps per second.
 
     python benchmarks/train_speed.py [--steps 60] [--warmup 3] [--device auto] [--threads 2]
-        [--bf16]
+        [--bf16 | --no-bf16]
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from models.config import DCGANConfig  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.datasets import load_dataset  # noqa: E402
-from training.loop import pick_device, train  # noqa: E402
+from training.loop import pick_device, train, uses_bf16  # noqa: E402
 from training.losses import d_loss, g_loss  # noqa: E402
 from training.presets import resolve_config  # noqa: E402
 
 ARCH = {"z_dim": 100, "g_width": 64, "d_width": 64}
+ARCH_CONFIG = DCGANConfig(image_size=64, channels=3, **ARCH)
 
 
 def _sync(device: torch.device) -> None:
@@ -118,8 +121,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads.")
     parser.add_argument(
-        "--bf16", action="store_true",
-        help="The loop with bf16 autocast (CUDA, or a CPU with avx512_bf16 or AMX); the bare "
+        "--bf16", action=argparse.BooleanOptionalAction, default=None,
+        help="The loop with (or without) bf16 autocast; default: the loop's own default, bf16 "
+        "where the device computes it natively (CUDA, a CPU with avx512_bf16 or AMX). The bare "
         "loop stays float32, as pytorch/examples writes it.",
     )  # fmt: skip
     args = parser.parse_args()
@@ -137,7 +141,8 @@ def main() -> None:
         torch.cuda.get_device_name(0) if device.type == "cuda" else f"CPU, {args.threads} threads"
     )
     loop_rate, bare_rate = len(loop) / sum(loop), len(bare) / sum(bare)
-    print(f"device: {name}; DCGAN 64x64, z 100, width 64, batch 64; bf16={args.bf16}")
+    precision = "bf16 autocast" if uses_bf16(args.bf16, ARCH_CONFIG, device) else "float32"
+    print(f"device: {name}; DCGAN 64x64, z 100, width 64, batch 64; the loop in {precision}")
     print(f"timed: {len(loop)} loop steps interleaved with {len(bare)} bare steps")
     print(f"bare G/D steps:  {bare_rate:8.3f} steps/s  (median {1 / statistics.median(bare):.3f})")
     print(f"training loop:   {loop_rate:8.3f} steps/s  (median {1 / statistics.median(loop):.3f})")

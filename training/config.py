@@ -75,10 +75,11 @@ class TrainConfig(BaseModel):
     log_every: int = Field(50, ge=1, le=1_000_000, description="Report metrics every N steps.")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed: same seed, same run (on CPU).")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA if present.")
-    bf16: bool = Field(
-        False,
-        description="bf16 autocast on CUDA and on CPUs with avx512_bf16 or AMX (elsewhere "
-        "float32).",
+    bf16: bool | None = Field(
+        None,
+        description="bf16 autocast: true on CUDA and on CPUs with avx512_bf16 or AMX "
+        "(elsewhere float32); false never; unset (auto) for image models where the device "
+        "computes bfloat16 natively, float32 for 2-D and 1-D data.",
     )
 
     @field_validator("channels", mode="before")

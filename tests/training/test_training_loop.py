@@ -262,3 +262,17 @@ def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     resolved, losses = dry_run(tiny())
     assert resolved.name == "tiny" and np.isfinite(losses["d"]) and np.isfinite(losses["g"])
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bf16_unset_means_image_models_where_the_device_has_it_natively(monkeypatch) -> None:
+    from models.config import DCGANConfig, MLPConfig
+    from training import loop
+
+    image, points = DCGANConfig(image_size=8, channels=1), MLPConfig()
+    cpu = torch.device("cpu")
+    for native in (True, False):
+        monkeypatch.setattr(loop, "native_bf16", lambda device, native=native: native)
+        assert loop.uses_bf16(None, image, cpu) is native
+        assert loop.uses_bf16(True, points, cpu) is native  # asked for: any model
+        assert loop.uses_bf16(None, points, cpu) is False  # mixtures stay float32
+        assert loop.uses_bf16(False, image, cpu) is False
