@@ -1,13 +1,17 @@
 """Make a loaded generator fast for inference, and find the batch sizes that keep it exact.
 
 Speed: batch norm in eval mode is an affine map per channel, so it is folded into the
-(transposed) convolution or linear layer before it; image generators run channels-last.
+(transposed) convolution or linear layer before it; a DCGAN generator's first layer runs as
+the matrix product it is and its image layer as a sub-pixel convolution (dcgan_fast_layers);
+image generators run channels-last.
 
 Image generators run in bfloat16 where the CPU computes it natively (avx512_bf16 or AMX:
 about 1.8x the float32 forward on this project's CPU), or wherever GAN_INFERENCE_DTYPE asks
-for it. The output is rounded to 8-bit pixels, which bfloat16's 8-bit mantissa changes by at
-most one level in a few pixels; vector generators stay float32, since their points are
-returned as exact float32 values.
+for it. The output is rounded to 8-bit pixels, and bfloat16 moves them little against
+float32: on 256 samples of the mnist-5k preset (9 layers) 12 % of the pixels differ, by 0.2
+levels on average and by at most 3 for 99 % of them; on the digits preset, by at most 2.
+GAN_INFERENCE_DTYPE=float32 serves the float32 bytes. Vector generators stay float32, since
+their points are returned as exact float32 values.
 
 A conditional generator runs as `LabelColumns`: its rows are z with the class index appended
 as a last float column (models.conditioning.label_column_input), so a label travels with its
