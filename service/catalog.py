@@ -16,6 +16,7 @@ resolves and lists, the device thread refuses a version that fails to load
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import math
@@ -178,18 +179,23 @@ class ModelCatalog:
     # ---- requests (event loop) ----
 
     def resolve(self, model: str | None) -> VersionEntry:
-        """The concrete version a request is served by; raises the reason when there is none.
+        """The concrete version a request is served by, among the versions known now; raises
+        the reason when there is none."""
+        return self._resolve_known(model)
 
-        A name or version not known yet is looked for once more in the directory before the
-        answer is "unknown": a client told that a job finished may ask for its model before the
-        next periodic scan. On-demand scans are at most one per MISS_SCAN_INTERVAL_S, so asking
-        for names that do not exist costs no more than the watcher does."""
+    async def find(self, model: str | None) -> VersionEntry:
+        """resolve(), but a name or version not known yet is looked for once more in the
+        directory first: a client told that a job finished may ask for its model before the
+        next periodic scan. The scan runs in a thread, so the event loop never waits on the
+        disk or a checkpoint's sha256. On-demand scans are at most one per
+        MISS_SCAN_INTERVAL_S, so asking for names that do not exist costs no more than the
+        watcher does."""
         try:
             return self._resolve_known(model)
         except (UnknownModel, NoModelPublished):
             if self.scan_on_miss is None or not self._miss_scan_due():
                 raise
-        self.scan_on_miss()
+        await asyncio.to_thread(self.scan_on_miss)
         return self._resolve_known(model)
 
     def _miss_scan_due(self) -> bool:

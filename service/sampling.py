@@ -120,21 +120,21 @@ class Sampler:
         """The encoded samples, or None when the client went away first. Raises FieldError,
         QueueFull (429: the predicted wait does not fit), RequestTimedOut and the catalog's
         errors."""
-        plan = self.check(req, accept)
+        plan = await self.check(req, accept)
         self.batcher.admit(ticket.arrival, req.n)
         samples = await self.generate(req, plan, request_id, disconnected, ticket.arrival)
         if samples is None:
             return None
         return await self.encode(samples, plan, req.offset, req.scale, req.padding)
 
-    def check(self, req: SampleRequest, accept: str | None) -> Plan:
+    async def check(self, req: SampleRequest, accept: str | None) -> Plan:
         """The version, the response format, the seed and the labels, or the field that is
         wrong."""
         limit = self.settings.max_samples_per_request
         if req.n > limit:
             raise FieldError("n", req.n, f"n must be at most {limit} (GAN_MAX_SAMPLES_PER_REQUEST)")
         labels.check_label_fields(req.label, req.labels, req.n)
-        entry = self.catalog.resolve(req.model)
+        entry = await self.catalog.find(req.model)
         assert entry.meta is not None
         fmt = req.format or self._from_accept(accept, req.n, entry.meta.output_kind)
         if entry.meta.output_kind == "vector" and fmt not in encoding.VECTOR_FORMATS:
@@ -242,7 +242,7 @@ class Sampler:
             raise FieldError(
                 "steps", req.steps, f"steps must be at most {limit} (GAN_MAX_SAMPLES_PER_REQUEST)"
             )
-        entry = self.catalog.resolve(req.model)
+        entry = await self.catalog.find(req.model)
         assert entry.meta is not None
         vector = entry.meta.output_kind == "vector"
         fmt = req.format or ("json" if vector else "webp")

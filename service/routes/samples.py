@@ -175,13 +175,13 @@ async def sample_at_address(
     req = SampleRequest(
         n=1, seed=seed, model=model, offset=index, truncation=truncation, format="png"
     )
-    plan = sampler.check(req, None)
+    plan = await sampler.check(req, None)
     entry = plan.entry
     assert entry.meta is not None
     if label is not None:
         # Pinned to the version checked here, so the class index means what it did for it.
         req = req.model_copy(update={"model": entry.ref, "label": query_label(entry.meta, label)})
-        plan = sampler.check(req, None)
+        plan = await sampler.check(req, None)
     tag = f"{entry.meta.weights_sha256}:{seed}:{index}:{truncation!r}"
     if plan.labels is not None:
         tag += f":{int(plan.labels[0])}"  # the class, by index

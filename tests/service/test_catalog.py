@@ -3,6 +3,7 @@ which version is the default, what is refused and why, what goes away."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -148,12 +149,14 @@ def test_a_version_published_since_the_last_scan_is_found_when_asked_for(
     scans = []
     cat.scan_on_miss = lambda: scans.append(cat.scan())
     publish_tiny(tmp_path, "fresh", 1)  # a job just finished; no periodic scan yet
-    assert cat.resolve("fresh").ref == "fresh@1"
-    assert cat.resolve("fresh@1").ref == "fresh@1" and len(scans) == 1
+    with pytest.raises(UnknownModel):
+        cat.resolve("fresh")  # the versions known now: no scan
+    assert asyncio.run(cat.find("fresh")).ref == "fresh@1"
+    assert asyncio.run(cat.find("fresh@1")).ref == "fresh@1" and len(scans) == 1
     with pytest.raises(UnknownModel, match="no model named 'never'"):
-        cat.resolve("never")  # too soon after the last on-demand scan: answered at once
+        asyncio.run(cat.find("never"))  # too soon after the last on-demand scan: answered at once
     assert len(scans) == 1
     monkeypatch.setattr(service.catalog, "MISS_SCAN_INTERVAL_S", 0.0)
     with pytest.raises(UnknownModel):
-        cat.resolve("never")  # looked for once more, still absent
+        asyncio.run(cat.find("never"))  # looked for once more, still absent
     assert len(scans) == 2
