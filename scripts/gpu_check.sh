@@ -18,7 +18,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 'available', torch.cuda.is_available())"
 
 part "CUDA tests" 240 "$PY" -m pytest -q -rs -s tests/cuda -p no:cacheprovider
-part "training speed, fp32" 90 "$PY" benchmarks/train_speed.py --device cuda --steps 60
+part "training speed, fp32" 90 "$PY" benchmarks/train_speed.py --device cuda --steps 60 --no-bf16
 part "training speed, bf16" 90 "$PY" benchmarks/train_speed.py --device cuda --steps 60 --bf16
 if command -v wrk >/dev/null; then
     part "serving" 150 "$PY" benchmarks/serve_bench.py --device cuda --duration 5
