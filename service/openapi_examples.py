@@ -180,7 +180,7 @@ _VERSION_EXAMPLE = {
     "refused_reason": None,
     "default": True,
     "loaded": True,
-    "device_batch_sizes": [1, 2, 4, 8, 16, 32, 64],
+    "device_batch_sizes": [1, 2, 4, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64],
     "inference_dtype": "bfloat16",
     "meta": {
         "name": "digits",
