@@ -178,11 +178,6 @@ class ModelCatalog:
 
     # ---- requests (event loop) ----
 
-    def resolve(self, model: str | None) -> VersionEntry:
-        """The concrete version a request is served by, among the versions known now; raises
-        the reason when there is none."""
-        return self._resolve_known(model)
-
     async def find(self, model: str | None) -> VersionEntry:
         """resolve(), but a name or version not known yet is looked for once more in the
         directory first: a client told that a job finished may ask for its model before the
@@ -191,12 +186,12 @@ class ModelCatalog:
         MISS_SCAN_INTERVAL_S, so asking for names that do not exist costs no more than the
         watcher does."""
         try:
-            return self._resolve_known(model)
+            return self.resolve(model)
         except (UnknownModel, NoModelPublished):
             if self.scan_on_miss is None or not self._miss_scan_due():
                 raise
         await asyncio.to_thread(self.scan_on_miss)
-        return self._resolve_known(model)
+        return self.resolve(model)
 
     def _miss_scan_due(self) -> bool:
         now = time.monotonic()
@@ -206,7 +201,9 @@ class ModelCatalog:
             self._last_miss_scan = now
             return True
 
-    def _resolve_known(self, model: str | None) -> VersionEntry:
+    def resolve(self, model: str | None) -> VersionEntry:
+        """The concrete version a request is served by, among the versions known now; raises
+        the reason when there is none."""
         with self._lock:
             if not self._defaults:
                 raise NoModelPublished(self._nothing_published())
