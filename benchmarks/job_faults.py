@@ -117,7 +117,7 @@ class Bench:
         self.redis_port = free_port()
         self.url = f"http://127.0.0.1:{free_port()}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("GAN_")} | {
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
             "GAN_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "GAN_MODEL_DIR": str(out / "model-store"),
             "GAN_DATA_ROOT": str(out / "data"),

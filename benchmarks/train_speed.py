@@ -1,5 +1,5 @@
-"""Generator steps per second of the training loop for DCGAN 64x64 (z 100, width 64, batch 64),
-and its ratio to the bare cost of the same work measured in the same run.
+"""Generator steps per second of the training loop for DCGAN 64x64 (z 100, width 64, batch 64
+unless --batch-size), and its ratio to the bare cost of the same work measured in the same run.
 
 Bare: the same networks, losses, Adam steps, data and noise sampling in a plain Python loop
 as pytorch/examples writes it (float32, NCHW), with no EMA, diagnostics, logging, NaN checks
@@ -11,7 +11,7 @@ start-up and the final checkpoint (whose cost is printed separately) and covers 
 when --steps >= log_every (50). Target: the loop at >= 1.2x the bare loop's steps per second.
 
     python benchmarks/train_speed.py [--steps 60] [--warmup 3] [--device auto] [--threads 2]
-        [--bf16 | --no-bf16]
+        [--batch-size 64] [--bf16 | --no-bf16]
 """
 
 from __future__ import annotations
@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="Untimed steps first.")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads.")
+    parser.add_argument("--batch-size", type=int, default=64, help="Samples per minibatch.")
     parser.add_argument(
         "--bf16", action=argparse.BooleanOptionalAction, default=None,
         help="The loop with (or without) bf16 autocast; default: the loop's own default, bf16 "
@@ -132,7 +133,7 @@ def main() -> None:
         images = np.random.default_rng(0).integers(0, 256, (512, 64, 64, 3), dtype=np.uint8)
         np.save(Path(tmp) / "images.npy", images)
         config = TrainConfig(
-            dataset=f"npz:{Path(tmp) / 'images.npy'}", name="speed", batch_size=64,
+            dataset=f"npz:{Path(tmp) / 'images.npy'}", name="speed", batch_size=args.batch_size,
             arch_config=ARCH, device=args.device, bf16=args.bf16,
         )  # fmt: skip
         loop, bare, publish_s = measure(config, args.steps, args.warmup)
@@ -142,7 +143,10 @@ def main() -> None:
     )
     loop_rate, bare_rate = len(loop) / sum(loop), len(bare) / sum(bare)
     precision = "bf16 autocast" if uses_bf16(args.bf16, ARCH_CONFIG, device) else "float32"
-    print(f"device: {name}; DCGAN 64x64, z 100, width 64, batch 64; the loop in {precision}")
+    print(
+        f"device: {name}; DCGAN 64x64, z 100, width 64, batch {args.batch_size}; "
+        f"the loop in {precision}"
+    )
     print(f"timed: {len(loop)} loop steps interleaved with {len(bare)} bare steps")
     print(f"bare G/D steps:  {bare_rate:8.3f} steps/s  (median {1 / statistics.median(bare):.3f})")
     print(f"training loop:   {loop_rate:8.3f} steps/s  (median {1 / statistics.median(loop):.3f})")

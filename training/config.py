@@ -78,8 +78,8 @@ class TrainConfig(BaseModel):
     bf16: bool | None = Field(
         None,
         description="bf16 autocast: true on CUDA and on CPUs with avx512_bf16 or AMX "
-        "(elsewhere float32); false never; unset (auto) for image models where the device "
-        "computes bfloat16 natively, float32 for 2-D and 1-D data.",
+        "(elsewhere float32); false never; unset (auto) for image models on such a CPU, "
+        "float32 on CUDA (faster there for these networks) and for 2-D and 1-D data.",
     )
 
     @field_validator("channels", mode="before")

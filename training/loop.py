@@ -70,10 +70,13 @@ def pick_device(choice: str) -> torch.device:
 
 def uses_bf16(choice: bool | None, arch: MLPConfig | DCGANConfig, device: torch.device) -> bool:
     """Whether a run autocasts to bfloat16: `choice` (TrainConfig.bf16) where the device
-    computes it natively; unset, for image models only. The 2-D and 1-D mixtures' points and
-    mode metrics stay in float32, where their presets were tuned."""
-    wanted = choice if choice is not None else isinstance(arch, DCGANConfig)
-    return wanted and native_bf16(device)
+    computes it natively. Unset: image models on such a CPU only. On CUDA float32 stays the
+    default because autocast's casts cost more than they save for networks this small (0.85x
+    the float32 steps per second on an H200, docs/benchmarks.md). The 2-D and 1-D mixtures'
+    points and mode metrics stay in float32, where their presets were tuned."""
+    if choice is None:
+        choice = isinstance(arch, DCGANConfig) and device.type == "cpu"
+    return choice and native_bf16(device)
 
 
 def train(

@@ -56,7 +56,7 @@ class ServiceProcess:
             "GAN_DEVICE": "cpu",
             "GAN_REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens: jobs answer 503
             "GAN_VAR_DIR": str(tmp / "var"),
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
         }
         for key, value in settings.items():
             env[f"GAN_{key.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)

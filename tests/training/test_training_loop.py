@@ -264,7 +264,7 @@ def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bf16_unset_means_image_models_where_the_device_has_it_natively(monkeypatch) -> None:
+def test_bf16_unset_means_image_models_on_a_cpu_that_has_it_natively(monkeypatch) -> None:
     from models.config import DCGANConfig, MLPConfig
     from training import loop
 
@@ -276,3 +276,6 @@ def test_bf16_unset_means_image_models_where_the_device_has_it_natively(monkeypa
         assert loop.uses_bf16(True, points, cpu) is native  # asked for: any model
         assert loop.uses_bf16(None, points, cpu) is False  # mixtures stay float32
         assert loop.uses_bf16(False, image, cpu) is False
+        # On CUDA only when asked: float32 is the faster default there (docs/benchmarks.md).
+        assert loop.uses_bf16(None, image, torch.device("cuda")) is False
+        assert loop.uses_bf16(True, image, torch.device("cuda")) is native
