@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from evaluation.classifier import load_classifier
-from evaluation.stacked import NUM_MODES, PROTOCOL_SAMPLES, StackedModeCounter
+from evaluation.stacked import NUM_MODES, PROTOCOL_SAMPLES, StackedModeCounter, kl_parts
 from training.datasets import labelled_images, load_dataset
 
 
@@ -59,3 +59,15 @@ def test_real_stacked_samples_cover_almost_every_mode(counter: StackedModeCounte
     real = load_dataset("stacked-mnist").sample(PROTOCOL_SAMPLES, torch.Generator().manual_seed(0))
     scores = counter.score(real)  # 78,000 digits through the classifier
     assert scores["modes_covered"] >= 990 and scores["kl_to_uniform"] < 0.1
+
+
+def test_kl_parts_tell_uneven_channels_from_correlated_ones() -> None:
+    rng = np.random.default_rng(1)
+    digit = rng.integers(0, 10, 20_000)
+    same = kl_parts(digit * 111)  # every channel the same digit: 10 modes of 1,000
+    assert same["kl_channels"] < 0.01
+    assert same["kl_dependence"] == pytest.approx(math.log(100), abs=0.1)
+    green, blue = rng.integers(0, 10, 20_000), rng.integers(0, 10, 20_000)
+    no_red = kl_parts(green * 10 + blue)  # red always 0, the others independent
+    assert no_red["kl_channels"] == pytest.approx(math.log(10), abs=0.01)
+    assert abs(no_red["kl_dependence"]) < 0.02
