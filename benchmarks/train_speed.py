@@ -154,6 +154,22 @@ def main() -> None:
     print(f"loop / bare:     {loop_rate / bare_rate:8.2f} x  (medians {by_median:.2f} x; "
           "target >= 1.2 x)")  # fmt: skip
     print(f"last step + checkpoint (batch-norm recalibration, grid PNG, files): {publish_s:.2f} s")
+    print(step_spread(loop, args.warmup, config.log_every))
+
+
+def step_spread(loop: list[float], warmup: int, log_every: int) -> str:
+    """Where the loop's mean and median part: its report steps against the others. loop[i] is
+    step warmup + i + 1 (see `measure`)."""
+    report = [t for i, t in enumerate(loop) if (warmup + i + 1) % log_every == 0]
+    other = sorted(t for i, t in enumerate(loop) if (warmup + i + 1) % log_every != 0)
+    ms = 1000
+    text = (
+        f"loop steps: {len(other)} plain, mean {statistics.fmean(other) * ms:.1f} ms, "
+        f"p90 {other[int(0.9 * (len(other) - 1))] * ms:.1f} ms, max {other[-1] * ms:.1f} ms"
+    )
+    if report:
+        text += f"; {len(report)} report steps, mean {statistics.fmean(report) * ms:.1f} ms"
+    return text
 
 
 if __name__ == "__main__":
