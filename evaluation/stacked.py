@@ -16,6 +16,7 @@ from evaluation.classifier import TrainedClassifier
 
 PROTOCOL_SAMPLES = 26_000
 NUM_MODES = 1000
+PLACES = np.array([100, 10, 1])  # a mode's index from its (R, G, B) digits
 
 
 class StackedModeCounter:
@@ -34,7 +35,7 @@ class StackedModeCounter:
             grey = grey.clamp_(-1, 1)  # (N * 3, 1, 28, 28)
         _, probs = self.classifier.outputs(grey)
         digits = probs.argmax(axis=1).reshape(n, c)  # (N, 3)
-        return digits @ np.array([100, 10, 1])
+        return digits @ PLACES
 
     def score(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
         """The mode metrics; with `labels` (the modes a conditional generator was asked for),
@@ -44,7 +45,6 @@ class StackedModeCounter:
         out = {
             "modes_covered": int((counts > 0).sum()),
             "num_modes": NUM_MODES,
-            "kl_to_uniform": _kl_to_uniform(counts),
             **kl_parts(modes),
         }
         if labels is not None:
@@ -59,15 +59,15 @@ def _kl_to_uniform(counts: np.ndarray) -> float:
 
 
 def kl_parts(modes: np.ndarray) -> dict[str, float]:
-    """Where the mode histogram's KL comes from. `kl_channels`: the three channels' digit
-    histograms against uniform, summed (what uneven digits in each channel cost).
-    `kl_dependence`: the KL of `modes` less that of the same digits with each channel shuffled
-    on its own (same histograms and sample count, no dependence between the channels): what
-    the channels' correlation adds."""
-    digits = np.stack([modes // 100, modes // 10 % 10, modes % 10], axis=1)  # (N, 3)
+    """The mode histogram's KL to uniform (`kl_to_uniform`) and where it comes from.
+    `kl_channels`: the three channels' digit histograms against uniform, summed (what uneven
+    digits in each channel cost). `kl_dependence`: the KL of `modes` less that of the same
+    digits with each channel shuffled on its own (same histograms and sample count, no
+    dependence between the channels): what the channels' correlation adds."""
+    digits = modes[:, None] // PLACES % 10  # (N, 3)
     channels = sum(_kl_to_uniform(np.bincount(digits[:, i], minlength=10)) for i in range(3))
     rng = np.random.default_rng(0)
-    shuffled = sum(rng.permutation(digits[:, i]) * w for i, w in enumerate((100, 10, 1)))
+    shuffled = np.stack([rng.permutation(column) for column in digits.T], axis=1) @ PLACES
     joint = _kl_to_uniform(np.bincount(modes, minlength=NUM_MODES))
     apart = _kl_to_uniform(np.bincount(shuffled, minlength=NUM_MODES))
-    return {"kl_channels": channels, "kl_dependence": joint - apart}
+    return {"kl_to_uniform": joint, "kl_channels": channels, "kl_dependence": joint - apart}
