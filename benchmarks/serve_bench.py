@@ -109,13 +109,13 @@ def in_process(
         chunks = np.array_split(images, workers)
         return lambda: [b for part in pool.map(lambda c: [fn(i) for i in c], chunks) for b in part]
 
+    fast_name = "+ first and image layers rewritten"
     steps = {
         "eager": eager,
         "+ batch norm folded": optimize_generator(eager, channels_last=False, rewrite=False),
         "+ channels-last": optimize_generator(eager, rewrite=False),
-        "+ first and image layers rewritten": optimize_generator(eager),
+        fast_name: optimize_generator(eager),
     }
-    fast_name = "+ first and image layers rewritten"
     if dtype != torch.float32:
         fast_name = f"+ {str(dtype).removeprefix('torch.')} (the service's dtype here)"
         steps[fast_name] = serving_module(eager, meta.z_dim, 0, dtype)
