@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 
 class _ArchConfig(BaseModel):
@@ -85,6 +85,34 @@ class DCGANConfig(_ArchConfig):
         description="3x3 stride-1 conv layers added at half the image size: in G before its "
         "output layer, in D after its input layer (the n_extra_layers of the WGAN code).",
     )
+    latent_codes: tuple[int, ...] = Field(
+        (),
+        max_length=8,
+        description="Categorical codes in z (InfoGAN): code i is the argmax of its own "
+        "latent_codes[i] components of z, fed to G as a one-hot vector and recovered from G's "
+        "samples by a head on D. For example [10] on digits; [] = none.",
+    )
+
+    @field_validator("latent_codes", mode="before")
+    @classmethod
+    def _codes_from_json(cls, value: object) -> object:
+        # JSON (a job, a checkpoint) spells the tuple as a list; strict validation wants a tuple
+        return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _codes_fit_in_z(self) -> DCGANConfig:
+        if any(not 2 <= size <= 100 for size in self.latent_codes):
+            raise ValueError(f"each latent code needs 2 to 100 categories, got {self.latent_codes}")
+        if sum(self.latent_codes) > self.z_dim:
+            raise ValueError(
+                f"latent_codes {list(self.latent_codes)} need {sum(self.latent_codes)} components "
+                f"of z, more than z_dim {self.z_dim}"
+            )
+        if self.latent_codes and self.num_classes:
+            raise ValueError(
+                "latent_codes are for unconditional networks: a conditional one is told its class"
+            )
+        return self
 
     @model_validator(mode="after")
     def _size_has_a_stride_2_path(self) -> DCGANConfig:

@@ -7,6 +7,9 @@ from torch import nn
 
 from models.conditioning import LabelInput, Projection, check_labels
 from models.config import DCGANConfig, dcgan_upsamplings
+from models.latent_codes import code_one_hots
+
+CODE_HEAD_WIDTH = 128  # the hidden layer of D's latent-code head (InfoGAN's Q)
 
 
 def init_dcgan_weights(module: nn.Module) -> None:
@@ -28,6 +31,8 @@ class DCGANGenerator(nn.Module):
         self.num_classes = cfg.num_classes
         self.label_input = LabelInput(cfg.num_classes) if cfg.num_classes else None
         width_in = cfg.z_dim + (self.label_input.embed.embedding_dim if self.label_input else 0)
+        self.latent_codes = cfg.latent_codes
+        width_in += sum(cfg.latent_codes)
         layers: list[nn.Module] = [
             # z (and the class embedding) as a 1x1 map -> (g_width * 2**(k-1)) x base x base
             nn.ConvTranspose2d(width_in, width, cfg.base_size, 1, 0, bias=False),
@@ -58,6 +63,11 @@ class DCGANGenerator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         check_labels(labels, self.num_classes, z.shape[0])
         x = self.label_input(z, labels) if self.label_input is not None else z
+        if self.latent_codes:
+            # read from z as given (float32 from the service) before any cast: a block's top
+            # two components can round to one value in bfloat16
+            x = torch.cat([x, code_one_hots(z, self.latent_codes)], dim=1)
+        x = x.to(self.net[0].weight.dtype)  # the service may run the weights in bfloat16
         return self.net(x.view(x.shape[0], -1, 1, 1))  # (B, C, H, W)
 
 
@@ -92,6 +102,17 @@ class DCGANDiscriminator(nn.Module):
         self.num_classes = cfg.num_classes
         features = width * cfg.base_size**2
         self.projection = Projection(cfg.num_classes, features) if cfg.num_classes else None
+        self.latent_codes = cfg.latent_codes
+        # InfoGAN's Q on D's features: every sample's code logits from its pack's features
+        self.code_head = (
+            nn.Sequential(
+                nn.Linear(features, CODE_HEAD_WIDTH),
+                nn.LeakyReLU(0.2, inplace=True),
+                nn.Linear(CODE_HEAD_WIDTH, cfg.pack * sum(cfg.latent_codes)),
+            )
+            if cfg.latent_codes
+            else None
+        )
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         b, c, h, w = x.shape
@@ -101,3 +122,13 @@ class DCGANDiscriminator(nn.Module):
             return self.net(x).view(-1)  # (B / pack,) unscaled logits
         features = self.net[:-1](x)  # (B, width, base, base)
         return self.net[-1](features).view(-1) + self.projection(features, labels)
+
+    def forward_with_codes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """An unconditional D's logits (B / pack,) and the code logits of every sample,
+        (B, sum(latent_codes)), from one pass through the shared layers."""
+        if self.code_head is None:
+            raise ValueError("this discriminator has no latent codes to recover")
+        b, c, h, w = x.shape
+        features = self.net[:-1](x.reshape(b // self.pack, self.pack * c, h, w))
+        codes = self.code_head(features.flatten(1))  # (B / pack, pack * sum(codes))
+        return self.net[-1](features).view(-1), codes.reshape(b, -1)

@@ -258,7 +258,9 @@ def serving_module(
     fast = optimize_generator(generator).to(dtype)
     if num_classes:
         return LabelColumns(fast, z_dim, dtype).eval()
-    return CastInput(fast, dtype).eval() if dtype != torch.float32 else fast
+    if dtype == torch.float32 or isinstance(fast, DCGANGenerator):
+        return fast  # a DCGAN generator casts its z itself, after reading its latent codes
+    return CastInput(fast, dtype).eval()
 
 
 def input_rows(z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:

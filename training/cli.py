@@ -25,8 +25,8 @@ EXIT_USAGE = 2
 # flag -> TrainConfig field, for every option that maps one to one
 _FIELDS = (
     "dataset", "name", "arch", "loss", "steps", "batch_size", "d_steps", "optimizer", "lr_g",
-    "lr_d", "lr_decay_from", "beta1", "beta2", "momentum", "ema_decay", "r1_gamma", "gp_weight",
-    "image_size", "channels", "checkpoint_every", "log_every", "seed", "device",
+    "lr_d", "lr_decay_from", "beta1", "beta2", "momentum", "ema_decay", "r1_gamma", "code_weight",
+    "gp_weight", "image_size", "channels", "checkpoint_every", "log_every", "seed", "device",
 )  # fmt: skip
 _SWITCHES = ("conditional", "bf16")  # --x / --no-x
 

@@ -62,6 +62,13 @@ class TrainConfig(BaseModel):
         0.999, ge=0, lt=1, description="EMA of G's weights (0 = publish the raw G)."
     )
     r1_gamma: float = Field(0.0, ge=0, le=1e4, description="R1 penalty weight on real data.")
+    code_weight: float = Field(
+        1.0,
+        ge=0,
+        le=100,
+        description="Weight of the latent codes' recovery loss (InfoGAN's lambda) in both "
+        "networks' losses; only with arch_config.latent_codes.",
+    )
     gp_weight: float = Field(10.0, ge=0, le=1e4, description="Gradient penalty weight (wgan-gp).")
     image_size: int | None = Field(
         None, ge=8, le=128, description="Resize folder images to this size (default 64)."

@@ -29,6 +29,7 @@ from models.atomic import atomic_write_text
 from models.checkpoint import list_checkpoints, version_stem
 from models.config import DCGANConfig, MLPConfig
 from models.factory import build_pair
+from models.latent_codes import code_indices, code_loss
 from models.precision import native_bf16
 from training import publish as pub
 from training.config import TrainConfig
@@ -331,6 +332,7 @@ class Run:
         # (1) Update D: maximize log D(x) + log(1 - D(G(z))) (or the chosen loss's D side)
         self.D.requires_grad_(True)
         conditional = self.arch.num_classes > 0
+        codes = getattr(self.arch, "latent_codes", ())
         for _ in range(cfg.d_steps):
             real, y = self.dataset.sample_labelled(batch, self.data_gen)
             real = real.to(self.device, non_blocking=True)
@@ -343,8 +345,15 @@ class Run:
                 real.requires_grad_(True)
             with self._autocast():
                 real_logits = self.D(real, labels)  # (B / pack,)
-                fake_logits = self.D(fake, labels)  # (B / pack,)
+                if codes:
+                    fake_logits, code_logits = self.D.forward_with_codes(fake)
+                else:
+                    fake_logits = self.D(fake, labels)  # (B / pack,)
             loss_d = d_loss(cfg.loss, real_logits, fake_logits)
+            if codes:
+                loss_d = loss_d + cfg.code_weight * code_loss(
+                    code_logits, code_indices(z, codes), codes
+                )
             if cfg.loss == "wgan-gp" and cfg.gp_weight > 0:
                 gp = gradient_penalty(self.D, real, fake.float(), self.noise_gen, pack, labels)
                 loss_d = loss_d + cfg.gp_weight * gp
@@ -355,9 +364,16 @@ class Run:
             self.opt_d.step()
         # (2) Update G through a frozen D: minimize the G side of the loss
         self.D.requires_grad_(False)
+        z = self._noise(batch)
         with self._autocast():
-            fake_logits_g = self.D(self.G(self._noise(batch), labels), labels)  # (B / pack,)
+            if codes:
+                fake_logits_g, code_logits = self.D.forward_with_codes(self.G(z))
+            else:
+                fake_logits_g = self.D(self.G(z, labels), labels)  # (B / pack,)
         loss_g = g_loss(cfg.loss, fake_logits_g)
+        if codes:
+            recovery = code_loss(code_logits, code_indices(z, codes), codes)
+            loss_g = loss_g + cfg.code_weight * recovery
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         if want_grad_norm:

@@ -188,3 +188,23 @@ def test_encoders_have_a_fixed_layout() -> None:
     assert Image.open(io.BytesIO(gray)).mode == "L"
     loaded = np.load(io.BytesIO(encoding.npy(images)), allow_pickle=False)
     assert np.array_equal(loaded, images)
+
+
+def test_a_coded_generator_reads_its_codes_from_float32_z_when_served_in_bfloat16() -> None:
+    from models.dcgan import DCGANGenerator
+
+    cfg = DCGANConfig(image_size=8, channels=1, z_dim=32, g_width=8, d_width=8, latent_codes=(10,))
+    generator = DCGANGenerator(cfg).eval()
+    z = torch.from_numpy(latent_batch(3, 0, 4, 32))
+    z[:, :10] = -1.0
+    z[:, 0], z[:, 1] = 2.0, 2.001  # the same bfloat16 value; in float32 code 1 is the larger
+    assert z[0, 0].to(torch.bfloat16) == z[0, 1].to(torch.bfloat16)
+    module = serving_module(generator, 32, 0, torch.bfloat16)
+    seen = []
+    first = next(m for m in module.modules() if isinstance(m, PointProjection))
+    first.register_forward_pre_hook(lambda _, args: seen.append(args[0].flatten(1)))
+    with torch.no_grad():
+        images = module(z)
+    assert images.dtype == torch.bfloat16 and images.shape == (4, 1, 8, 8)
+    one_hots = seen[0][:, 32:].float()  # (4, 10) beside z
+    assert one_hots.sum(dim=1).tolist() == [1.0] * 4 and one_hots.argmax(dim=1).tolist() == [1] * 4

@@ -41,7 +41,7 @@ def test_the_recipe_takes_its_class_count_from_the_data(npz: str) -> None:
     assert folder.num_classes == 3
     # the stacked-mnist preset packs 2; a conditional D judges one sample with its label
     _, stacked = resolve_config(TrainConfig(dataset="stacked-mnist", conditional=True))
-    assert (stacked.num_classes, stacked.pack) == (1000, 1)
+    assert (stacked.num_classes, stacked.pack, stacked.latent_codes) == (1000, 1, ())
     with pytest.raises(TrainingError, match="num_classes = 4 disagrees"):
         resolve_config(
             TrainConfig(dataset="digits", conditional=True, arch_config={"num_classes": 4})

@@ -114,6 +114,12 @@ def test_everything_a_job_needs_is_checked_before_it_is_queued(stack: Stack) -> 
         ({"dataset": "digits", "conditional": True, "arch_config": {"pack": 2}},
          "body.arch_config", "cannot pack"),
         ({"dataset": "digits", "conditional": "yes"}, "body.conditional", None),
+        ({"dataset": "digits", "arch_config": {"latent_codes": [1]}}, "body.arch_config",
+         "2 to 100 categories"),
+        ({"dataset": "digits", "arch_config": {"latent_codes": ["10"]}},
+         "body.arch_config.latent_codes.0", None),
+        ({"dataset": "ring-8", "arch_config": {"latent_codes": [10]}},
+         "body.arch_config.latent_codes", None),
     ]  # fmt: skip
     for body, field, words in cases:
         answer = stack.client.post("/train-jobs", json=body)
