@@ -134,9 +134,9 @@ PRESETS: dict[str, Preset] = {
     "mnist-5k": MNIST_5K,
     "stacked-mnist": Preset(
         about="stacked-mnist: the mnist-5k network with PacGAN packing 2, 3 channels, three "
-        "20-way latent codes",
+        "10-way latent codes",
         train=dict(MNIST_5K.train),
-        arch={**MNIST_5K.arch, "pack": 2, "latent_codes": (20, 20, 20)},
+        arch={**MNIST_5K.arch, "pack": 2, "latent_codes": (10, 10, 10)},
     ),
 }
 

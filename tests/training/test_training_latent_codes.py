@@ -17,11 +17,11 @@ from training.loop import train
 
 def test_a_short_coded_run_sorts_the_digits_by_code(tmp_path: Path) -> None:
     config = TrainConfig(
-        dataset="digits:train", name="coded", steps=400, checkpoint_every=400, log_every=100,
+        dataset="digits:train", name="coded", steps=200, checkpoint_every=200, log_every=100,
         arch_config={"g_width": 32, "d_width": 32, "extra_layers": 0, "latent_codes": [10]},
     )  # fmt: skip
-    assert train(config, tmp_path).published == ["coded@400"]
-    generator, meta = load_generator(tmp_path / "coded" / "00000400.json")
+    assert train(config, tmp_path).published == ["coded@200"]
+    generator, meta = load_generator(tmp_path / "coded" / "00000200.json")
     assert meta.arch.latent_codes == (10,)
     z = torch.from_numpy(latent_batch(7, 0, 2000, meta.arch.z_dim))
     with torch.no_grad():
