@@ -248,7 +248,7 @@ def test_dcgan_on_digits_with_wgan_gp(tmp_path: Path) -> None:
 def test_stacked_mnist_run_reports_its_mode_count(tmp_path: Path) -> None:
     config = TrainConfig(
         dataset="stacked-mnist", name="stacked", steps=2, batch_size=8, checkpoint_every=2,
-        log_every=2, arch_config={"g_width": 4, "d_width": 4, "z_dim": 4},
+        log_every=2, arch_config={"g_width": 4, "d_width": 4, "z_dim": 32},
     )  # fmt: skip
     metrics = train(config, tmp_path).final_metrics
     meta = read_meta(list_checkpoints(tmp_path)[-1])
