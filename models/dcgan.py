@@ -102,7 +102,6 @@ class DCGANDiscriminator(nn.Module):
         self.num_classes = cfg.num_classes
         features = width * cfg.base_size**2
         self.projection = Projection(cfg.num_classes, features) if cfg.num_classes else None
-        self.latent_codes = cfg.latent_codes
         # InfoGAN's Q on D's features: every sample's code logits from its pack's features
         self.code_head = (
             nn.Sequential(
@@ -114,9 +113,12 @@ class DCGANDiscriminator(nn.Module):
             else None
         )
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def _packed(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        x = x.reshape(b // self.pack, self.pack * c, h, w)  # PacGAN: packs stacked on channels
+        return x.reshape(b // self.pack, self.pack * c, h, w)  # PacGAN: packs stacked on channels
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = self._packed(x)
         check_labels(labels, self.num_classes, x.shape[0])
         if self.projection is None:
             return self.net(x).view(-1)  # (B / pack,) unscaled logits
@@ -128,7 +130,6 @@ class DCGANDiscriminator(nn.Module):
         (B, sum(latent_codes)), from one pass through the shared layers."""
         if self.code_head is None:
             raise ValueError("this discriminator has no latent codes to recover")
-        b, c, h, w = x.shape
-        features = self.net[:-1](x.reshape(b // self.pack, self.pack * c, h, w))
+        features = self.net[:-1](self._packed(x))
         codes = self.code_head(features.flatten(1))  # (B / pack, pack * sum(codes))
-        return self.net[-1](features).view(-1), codes.reshape(b, -1)
+        return self.net[-1](features).view(-1), codes.reshape(x.shape[0], -1)
