@@ -82,12 +82,12 @@ def test_errors_name_the_problem() -> None:
     assert exc.value.errors()[0]["loc"] == ("g_widht",)
 
 
-def test_the_digit_presets_read_latent_codes_from_z_and_a_job_can_drop_them() -> None:
+def test_the_mnist_preset_reads_a_latent_code_from_z_and_a_job_can_drop_it() -> None:
     resolved, arch = resolve_config(TrainConfig(dataset="mnist-5k:train"))
     assert arch.latent_codes == (20,) and resolved.arch_config["latent_codes"] == [20]
     assert resolve_config(resolved)[1] == arch  # the JSON list reads back as the same tuple
     _, stacked = resolve_config(TrainConfig(dataset="stacked-mnist"))
-    assert stacked.latent_codes == (10, 10, 10) and stacked.pack == 2
+    assert stacked.latent_codes == () and stacked.pack == 2
     _, plain = resolve_config(TrainConfig(dataset="mnist-5k", arch_config={"latent_codes": []}))
     assert plain.latent_codes == ()
     with pytest.raises(ValidationError, match="more than z_dim"):
