@@ -191,10 +191,20 @@ def free_port() -> int:
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
-    status = Path(f"/proc/{pid}/status").read_text()
-    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
-    peak = int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+    """Resident and peak MiB of `pid` and its children (the API processes it started)."""
+    rss = peak = 0.0
+    for p in (pid, *_children(pid)):
+        status = Path(f"/proc/{p}/status").read_text()
+        rss += int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
+        peak += int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
     return rss, peak
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 def start_service(model_dir: Path, port: int, log: Path, env_extra: dict) -> subprocess.Popen:
@@ -216,7 +226,27 @@ def start_service(model_dir: Path, port: int, log: Path, env_extra: dict) -> sub
         stdout=open(log, "wb"),  # noqa: SIM115 (the child keeps it)
         stderr=subprocess.STDOUT,
     )
-    return wait_ready(process, f"http://127.0.0.1:{port}/readyz", log, "service")
+    wait_ready(process, f"http://127.0.0.1:{port}/readyz", log, "service")
+    if int(env.get("GAN_API_PROCESSES", "1")) > 1:
+        _wait_all_ready(process, f"http://127.0.0.1:{port}/readyz", log)
+    return process
+
+
+def _wait_all_ready(process: subprocess.Popen, url: str, log: Path, streak: int = 30) -> None:
+    """Several API processes: `streak` answers 200 in a row, each on a new connection, which
+    any process may accept, so one still loading its model shows up as a 503."""
+    deadline = time.monotonic() + 180
+    good = 0
+    while good < streak:
+        if time.monotonic() > deadline:
+            tail = log.read_text()[-2000:]
+            raise SystemExit(f"not every API process ready within 180 s:\n{tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                good = good + 1 if r.status == 200 else 0
+        except OSError:
+            good = 0
+            time.sleep(0.3)
 
 
 def wait_ready(process: subprocess.Popen, url: str, log: Path, what: str) -> subprocess.Popen:
@@ -335,6 +365,10 @@ def main() -> int:
         "--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
         help="GAN_INFERENCE_DTYPE of the service; the in-process rows run the same on the CPU.",
     )  # fmt: skip
+    parser.add_argument(
+        "--api-processes", type=int, default=len(os.sched_getaffinity(0)),
+        help="GAN_API_PROCESSES of the service (default: one per core).",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk")
@@ -346,7 +380,7 @@ def main() -> int:
     print(
         f"# Serving benchmark: DCGAN 64x64 (z 100, width 64), max batch {args.batch}, "
         f"{workers} cores, torch {torch.__version__}, {threads} torch threads, "
-        f"service on {args.device}"
+        f"service on {args.device} with {args.api_processes} API process(es)"
     )
     cpu_dtype = inference_dtype(args.dtype, torch.device("cpu"), "image")
     print(f"load average before: {load_before[0]:.2f} (other processes share these cores)\n")
@@ -361,6 +395,7 @@ def main() -> int:
         "GAN_MAX_BATCH_SIZE": str(args.batch),
         "GAN_PNG_COMPRESS_LEVEL": str(args.png_level),
         "GAN_INFERENCE_DTYPE": args.dtype,
+        "GAN_API_PROCESSES": str(args.api_processes),
     }
     process = start_service(tmp / "models", port, log, env_extra)
     url = f"http://127.0.0.1:{port}"

@@ -3,9 +3,11 @@
     pip install -e '.[bench]'          # LitServe 0.2.19, from the package index
     python benchmarks/serve_vs_litserve.py [--duration 10] [--concurrency 1 8 32 128]
         [--rounds 1] [--max-batch 64] [--batch-timeout 0.005] [--png-level 1]
+        [--api-processes CORES]
 
 1. Publishes the DCGAN 64x64 generator of benchmarks/serve_bench.py (z 100, width 64, RGB).
-2. For each round, the service (`python -m service`, GAN_MAX_BATCH_SIZE = --max-batch) and
+2. For each round, the service (`python -m service`, GAN_MAX_BATCH_SIZE = --max-batch,
+   GAN_API_PROCESSES = --api-processes, one per core by default) and
    then LitServe (benchmarks/litserve_app.py: dynamic batching up to --max-batch requests,
    --batch-timeout) are started alone, checked (one 64x64 PNG per request, the service's
    bytes the same for the same seed before and after the load) and driven with wrk at each
@@ -90,6 +92,10 @@ def main() -> int:
     parser.add_argument("--max-batch", type=int, default=64)
     parser.add_argument("--batch-timeout", type=float, default=0.005, help="LitServe's, s.")
     parser.add_argument("--png-level", type=int, default=1)
+    parser.add_argument(
+        "--api-processes", type=int, default=len(os.sched_getaffinity(0)),
+        help="The service's GAN_API_PROCESSES (default: one per core).",
+    )  # fmt: skip
     args = parser.parse_args()
     try:
         import litserve
@@ -102,7 +108,8 @@ def main() -> int:
         f"# The service against LitServe {litserve.__version__}: DCGAN 64x64 (z 100, width 64), "
         f"n = 1, max batch {args.max_batch} (LitServe batch timeout "
         f"{args.batch_timeout * 1000:.0f} ms), PNG level {args.png_level}, {os.cpu_count()} "
-        f"cores, wrk one thread, {args.duration} s per row, {args.rounds} round(s)"
+        f"cores, the service with {args.api_processes} API process(es), wrk one thread, "
+        f"{args.duration} s per row, {args.rounds} round(s)"
     )
     print(f"load average before: {os.getloadavg()[0]:.2f}\n")
     runs: dict[str, list[dict[int, dict]]] = {"service": [], "litserve": []}
@@ -110,7 +117,8 @@ def main() -> int:
         port = serve_bench.free_port()
         url = f"http://127.0.0.1:{port}"
         env = {"GAN_DEVICE": "cpu", "GAN_MAX_BATCH_SIZE": str(args.max_batch),
-               "GAN_PNG_COMPRESS_LEVEL": str(args.png_level)}  # fmt: skip
+               "GAN_PNG_COMPRESS_LEVEL": str(args.png_level),
+               "GAN_API_PROCESSES": str(args.api_processes)}  # fmt: skip
         service = serve_bench.start_service(tmp / "models", port, tmp / f"service{round_}.log",
                                             env)  # fmt: skip
         try:

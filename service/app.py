@@ -54,6 +54,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             yield
     finally:
         await runtime.stop()
+        app.state.metrics.close()
 
 
 def _package_version() -> str:

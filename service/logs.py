@@ -58,8 +58,8 @@ _listener: QueueListener | None = None
 
 
 def configure_logging(level: str = "info") -> None:
-    """Send every logger (uvicorn's included) to stderr as JSON lines, written by a listener
-    thread that is drained and stopped at exit."""
+    """Send every logger (uvicorn's included, but for its access log) to stderr as JSON lines,
+    written by a listener thread that is drained and stopped at exit."""
     global _listener
     _stop_listener()  # a second call replaces the first listener, after draining it
     stream = logging.StreamHandler(sys.stderr)
@@ -72,10 +72,14 @@ def configure_logging(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [_DeferredQueueHandler(records)]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    # the service writes its own access log (service/middleware.py), with the request id
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False
 
 
 def _stop_listener() -> None:

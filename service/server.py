@@ -1,13 +1,27 @@
-"""Run the API under uvicorn: one process, one device thread (scale out with replicas)."""
+"""Run the API under uvicorn: one process, or GAN_API_PROCESSES processes behind one port, each
+with its own device thread (scale further out with replicas)."""
 
 from __future__ import annotations
 
-import uvicorn
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 
+import torch
+import uvicorn
+from fastapi import FastAPI
+
+from service.api_processes import serve_processes
 from service.app import create_app
 from service.logs import configure_logging
+from service.metrics import MULTIPROCESS_DIR_VAR
 from service.settings import Settings
 from service.supervisor import Supervisor
+
+log = logging.getLogger("service.server")
 
 
 def serve_api(
@@ -15,15 +29,65 @@ def serve_api(
 ) -> None:
     """Serve until SIGINT/SIGTERM; logs are JSON lines on stderr (uvicorn's access log is
     replaced by the service's own, which carries the request id). `supervisor`: the embedded
-    default's children, for /readyz and /metrics."""
+    default's children, for /readyz and /metrics; the embedded default runs one process."""
     configure_logging()
-    config = uvicorn.Config(
-        create_app(settings, supervisor=supervisor),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-        timeout_keep_alive=settings.keep_alive_s,
-    )
-    uvicorn.Server(config).run()
+    options = {
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+        "timeout_keep_alive": settings.keep_alive_s,
+    }
+    if settings.api_processes > 1 and supervisor is None:
+        _serve_processes(settings.api_processes, host, port, options)
+        return
+    if settings.api_processes > 1:
+        log.warning("GAN_API_PROCESSES applies with GAN_REDIS_URL set; the embedded default "
+                    "runs one API process")  # fmt: skip
+    set_torch_threads(settings, processes=1)
+    app = create_app(settings, supervisor=supervisor)
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options)).run()
+
+
+def _serve_processes(processes: int, host: str, port: int, options: dict) -> None:
+    """service/api_processes.py runs them. Their Prometheus metrics are added up through
+    files in a fresh directory (prometheus_client's multiprocess mode), so any process answers
+    /metrics for all."""
+    with _metrics_dir():
+        # A spawned process loads torch afresh: OpenMP threads that wait passively leave the
+        # cores to the other processes' event loops (see service/__main__.py).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        serve_processes(processes, host, port, options)
+
+
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[None]:
+    path = tempfile.mkdtemp(prefix="gan-metrics-")
+    previous = os.environ.get(MULTIPROCESS_DIR_VAR)
+    os.environ[MULTIPROCESS_DIR_VAR] = path
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(MULTIPROCESS_DIR_VAR, None)
+        else:
+            os.environ[MULTIPROCESS_DIR_VAR] = previous
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def worker_app() -> FastAPI:
+    """The app of one of several API processes (service/api_processes.py); the settings come
+    from the environment the parent checked."""
+    configure_logging()
+    settings = Settings()
+    set_torch_threads(settings, processes=settings.api_processes)
+    return create_app(settings)
+
+
+def set_torch_threads(settings: Settings, processes: int) -> None:
+    """GAN_TORCH_THREADS, or with several API processes the cores divided among them: a
+    one-thread forward does more per core, and the other cores run the other event loops."""
+    threads = settings.torch_threads
+    if not threads and processes > 1:
+        threads = max(1, len(os.sched_getaffinity(0)) // processes)
+    if threads:
+        torch.set_num_threads(threads)

@@ -109,6 +109,22 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(30.0, gt=0, description="Per-request deadline.")
     max_models_on_device: int = Field(4, ge=1, description="LRU cap on loaded generators.")
     encode_workers: int = Field(0, ge=0, description="Encoding threads (0 = one per core).")
+    api_processes: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="API processes behind the one port, each with its own event loop, device "
+        "thread and copy of the models (API alone, with GAN_REDIS_URL set; the embedded default "
+        "runs one). On a CPU host, one per core serves about 1.3x more at 32 connections "
+        "(docs/benchmarks.md).",
+    )
+    torch_threads: int = Field(
+        0,
+        ge=0,
+        le=1024,
+        description="Torch threads per API process for the forward (0 = torch's default with one "
+        "API process, the cores divided among them with several).",
+    )
     png_compress_level: int = Field(1, ge=0, le=9, description="zlib level for PNGs.")
     reload_interval_s: float = Field(2.0, gt=0, description="Model directory scan period.")
     keep_alive_s: float = Field(
