@@ -191,13 +191,19 @@ def free_port() -> int:
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
-    """Resident and peak MiB of `pid` and its children (the API processes it started)."""
+    """Resident and peak MiB of the largest process serving: `pid`, or with several API
+    processes the largest of its children (each holds its own models)."""
+    serving = [p for p in _children(pid) if b"resource_tracker" not in _cmdline(p)] or [pid]
     rss = peak = 0.0
-    for p in (pid, *_children(pid)):
+    for p in serving:
         status = Path(f"/proc/{p}/status").read_text()
-        rss += int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
-        peak += int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+        rss = max(rss, int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024)
+        peak = max(peak, int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024)
     return rss, peak
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
 
 
 def _children(pid: int) -> list[int]:
@@ -339,8 +345,8 @@ def print_targets(
             )
         )
     rss_text = (
-        f"RSS with one DCGAN-64: {rss_idle:.0f} MB idle, {rss_after:.0f} MB after the load "
-        f"(peak {rss_peak:.0f}) <= 600 MB"
+        f"RSS of an API process with one DCGAN-64: {rss_idle:.0f} MB idle, {rss_after:.0f} MB "
+        f"after the load (peak {rss_peak:.0f}) <= 600 MB"
     )
     checks.append((rss_text, 600 / max(rss_after, rss_peak), 1.0))
     checks.append(("optimized pipeline >= 1.5x naive", speedup, 1.5))
@@ -366,10 +372,12 @@ def main() -> int:
         help="GAN_INFERENCE_DTYPE of the service; the in-process rows run the same on the CPU.",
     )  # fmt: skip
     parser.add_argument(
-        "--api-processes", type=int, default=len(os.sched_getaffinity(0)),
-        help="GAN_API_PROCESSES of the service (default: one per core).",
+        "--api-processes", type=int, default=None,
+        help="GAN_API_PROCESSES of the service (default: one per core on the CPU, one on CUDA).",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.api_processes is None:
+        args.api_processes = len(os.sched_getaffinity(0)) if args.device == "cpu" else 1
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk")
     workers = os.cpu_count() or 1

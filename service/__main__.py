@@ -26,8 +26,6 @@ def _passive_openmp() -> None:
     del os.environ["OMP_WAIT_POLICY"]
 
 
-_passive_openmp()
-
 from service.check import load_settings, missing_api_keys, run_check  # noqa: E402
 
 
@@ -41,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.check:
+        _passive_openmp()
         return run_check("python -m service", worker=False)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be in 0..65535, got {args.port}")
@@ -50,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     if problem := missing_api_keys(settings):
         print(f"python -m service: {problem}", file=sys.stderr)
         return 2
+    if not (settings.redis_url and settings.api_processes > 1):
+        _passive_openmp()  # this process serves; the parent of several loads no torch
     if not settings.redis_url:
         from service.embedded import run_embedded
 

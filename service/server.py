@@ -1,5 +1,8 @@
 """Run the API under uvicorn: one process, or GAN_API_PROCESSES processes behind one port, each
-with its own device thread (scale further out with replicas)."""
+with its own device thread (scale further out with replicas).
+
+The app (and torch with it) is imported only where it runs: the parent of several API
+processes only watches them, and stays small."""
 
 from __future__ import annotations
 
@@ -9,17 +12,19 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import torch
 import uvicorn
-from fastapi import FastAPI
 
 from service.api_processes import serve_processes
-from service.app import create_app
 from service.logs import configure_logging
 from service.metrics import MULTIPROCESS_DIR_VAR
 from service.settings import Settings
-from service.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from service.supervisor import Supervisor
 
 log = logging.getLogger("service.server")
 
@@ -43,6 +48,8 @@ def serve_api(
     if settings.api_processes > 1:
         log.warning("GAN_API_PROCESSES applies with GAN_REDIS_URL set; the embedded default "
                     "runs one API process")  # fmt: skip
+    from service.app import create_app
+
     set_torch_threads(settings, processes=1)
     app = create_app(settings, supervisor=supervisor)
     uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options)).run()
@@ -77,6 +84,8 @@ def _metrics_dir() -> Iterator[None]:
 def worker_app() -> FastAPI:
     """The app of one of several API processes (service/api_processes.py); the settings come
     from the environment the parent checked."""
+    from service.app import create_app
+
     configure_logging()
     settings = Settings()
     set_torch_threads(settings, processes=settings.api_processes)
@@ -90,4 +99,6 @@ def set_torch_threads(settings: Settings, processes: int) -> None:
     if not threads and processes > 1:
         threads = max(1, len(os.sched_getaffinity(0)) // processes)
     if threads:
+        import torch
+
         torch.set_num_threads(threads)
