@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_embedded(settings, args.host, args.port)
     from service.server import serve_api
 
-    serve_api(settings, args.host, args.port)
-    return 0
+    return serve_api(settings, args.host, args.port)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -26,6 +27,8 @@ log = logging.getLogger("service.api_processes")
 
 QUICK_EXIT_S = 10.0  # a process that dies sooner than this after its start backs off
 MAX_BACKOFF_S = 30.0
+GIVE_UP_AFTER = 3  # quick exits in a row of one process: it cannot start, so all stop
+STARTUP_FAILURE = 3  # uvicorn's exit status when it cannot start
 
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
@@ -57,12 +60,28 @@ def _serve_one(host: str, port: int, options: dict[str, Any]) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def serve_processes(count: int, host: str, port: int, options: dict[str, Any]) -> None:
-    """Run `count` API processes until SIGTERM or SIGINT, starting again any that dies.
+def serve_processes(
+    count: int,
+    host: str,
+    port: int,
+    options: dict[str, Any],
+    target: Callable[[str, int, dict[str, Any]], None] = _serve_one,
+) -> int:
+    """Run `count` API processes until SIGTERM or SIGINT, starting again any that dies; the
+    exit status. A process that dies GIVE_UP_AFTER times in a row within QUICK_EXIT_S of its
+    start cannot start (its log says why): then all stop, with STARTUP_FAILURE.
 
     The parent keeps a bound, never listening, socket on the port: it fails early when the
-    port is taken, turns port 0 into one port for all, and receives no connections itself."""
-    holder = reuse_port_socket(host, port)
+    port is taken, turns port 0 into one port for all, and receives no connections itself.
+    Another service listening there already is refused too, even one that would share it."""
+    if port and _listening(host, port):
+        log.error("cannot serve on %s:%d: another process listens there", host, port)
+        return STARTUP_FAILURE
+    try:
+        holder = reuse_port_socket(host, port)
+    except OSError as exc:
+        log.error("cannot serve on %s:%d: %s", host, port, exc)
+        return STARTUP_FAILURE
     port = holder.getsockname()[1]
     context = multiprocessing.get_context("spawn")
     stopping = False
@@ -74,7 +93,7 @@ def serve_processes(count: int, host: str, port: int, options: dict[str, Any]) -
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def start() -> tuple[BaseProcess, float]:
-        process = context.Process(target=_serve_one, args=(host, port, options), daemon=False)
+        process = context.Process(target=target, args=(host, port, options), daemon=False)
         process.start()
         log.info("API process %d started on %s:%d", process.pid, host, port)
         return process, time.monotonic()
@@ -83,6 +102,7 @@ def serve_processes(count: int, host: str, port: int, options: dict[str, Any]) -
     quick_exits = [0] * count
     restart_at = [0.0] * count
     log.info("%d API processes on http://%s:%d", count, host, port)
+    status = 0
     try:
         while not stopping:
             time.sleep(0.2)
@@ -92,6 +112,13 @@ def serve_processes(count: int, host: str, port: int, options: dict[str, Any]) -
                 if not restart_at[i]:
                     quick = time.monotonic() - started < QUICK_EXIT_S
                     quick_exits[i] = quick_exits[i] + 1 if quick else 0
+                    if quick_exits[i] >= GIVE_UP_AFTER:
+                        log.error("API process %d exited with %s within %.0f s of its start, "
+                                  "%d times in a row: stopping", process.pid, process.exitcode,
+                                  QUICK_EXIT_S, quick_exits[i])  # fmt: skip
+                        status = STARTUP_FAILURE
+                        stopping = True
+                        break
                     delay = min(MAX_BACKOFF_S, 2.0 ** quick_exits[i]) if quick else 0.0
                     restart_at[i] = time.monotonic() + delay
                     log.error("API process %d exited with %s; starting another in %.0f s",
@@ -104,6 +131,17 @@ def serve_processes(count: int, host: str, port: int, options: dict[str, Any]) -
         holder.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
+    return status
+
+
+def _listening(host: str, port: int) -> bool:
+    """Whether something accepts connections on (host, port) already."""
+    target = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
+    try:
+        with socket.create_connection((target, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def _stop_all(processes: list[BaseProcess], grace_s: float) -> None:

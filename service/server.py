@@ -31,7 +31,7 @@ log = logging.getLogger("service.server")
 
 def serve_api(
     settings: Settings, host: str, port: int, *, supervisor: Supervisor | None = None
-) -> None:
+) -> int:
     """Serve until SIGINT/SIGTERM; logs are JSON lines on stderr (uvicorn's access log is
     replaced by the service's own, which carries the request id). `supervisor`: the embedded
     default's children, for /readyz and /metrics; the embedded default runs one process."""
@@ -43,8 +43,7 @@ def serve_api(
         "timeout_keep_alive": settings.keep_alive_s,
     }
     if settings.api_processes > 1 and supervisor is None:
-        _serve_processes(settings.api_processes, host, port, options)
-        return
+        return _serve_processes(settings.api_processes, host, port, options)
     if settings.api_processes > 1:
         log.warning("GAN_API_PROCESSES applies with GAN_REDIS_URL set; the embedded default "
                     "runs one API process")  # fmt: skip
@@ -53,9 +52,10 @@ def serve_api(
     set_torch_threads(settings, processes=1)
     app = create_app(settings, supervisor=supervisor)
     uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options)).run()
+    return 0
 
 
-def _serve_processes(processes: int, host: str, port: int, options: dict) -> None:
+def _serve_processes(processes: int, host: str, port: int, options: dict) -> int:
     """service/api_processes.py runs them. Their Prometheus metrics are added up through
     files in a fresh directory (prometheus_client's multiprocess mode), so any process answers
     /metrics for all."""
@@ -63,7 +63,7 @@ def _serve_processes(processes: int, host: str, port: int, options: dict) -> Non
         # A spawned process loads torch afresh: OpenMP threads that wait passively leave the
         # cores to the other processes' event loops (see service/__main__.py).
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        serve_processes(processes, host, port, options)
+        return serve_processes(processes, host, port, options)
 
 
 @contextlib.contextmanager

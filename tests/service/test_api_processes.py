@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 from sample_service_harness import ServiceProcess, copy_store, wait_for
+
+from service.api_processes import STARTUP_FAILURE, serve_processes
 
 pytestmark = [pytest.mark.e2e]
 
@@ -137,3 +141,30 @@ def test_start_up_freezes_its_objects_out_of_the_garbage_collector(tmp_path: Pat
     assert done.returncode == 0, done.stderr[-2000:]
     before, after = map(int, done.stdout.split())
     assert before == 0 and after > 10_000
+
+
+def test_a_port_someone_listens_on_is_refused_by_name(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GAN_")} | {
+            "GAN_REDIS_URL": "redis://127.0.0.1:1/0", "GAN_API_PROCESSES": "2",
+            "GAN_MODEL_DIR": str(tmp_path / "models"), "GAN_VAR_DIR": str(tmp_path / "var"),
+            "PYTHONPATH": str(Path(__file__).parents[2]),
+        }  # fmt: skip
+        command = [sys.executable, "-m", "service", "--port", str(port)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == STARTUP_FAILURE
+    assert f"cannot serve on 127.0.0.1:{port}: another process listens there" in done.stderr
+
+
+def _exit_at_once(host: str, port: int, options: dict) -> None:
+    os._exit(7)
+
+
+def test_processes_that_cannot_start_stop_the_service() -> None:
+    started = time.monotonic()
+    status = serve_processes(2, "127.0.0.1", 0, {}, target=_exit_at_once)
+    assert status == STARTUP_FAILURE
+    assert time.monotonic() - started < 60  # backs off 2 s, then 4 s, then gives up
