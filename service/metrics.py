@@ -152,7 +152,8 @@ class ServiceMetrics:
 
 def _forget_dead_processes() -> None:
     """Drop the live gauges of API processes that died without closing (killed, then started
-    again by uvicorn): their counters and histograms stay, as counts that happened."""
+    again by service/api_processes.py): their counters and histograms stay, as counts that
+    happened."""
     pids = {int(m.group(1)) for f in Path(multiprocess_dir()).glob("gauge_live*_*.db")
             if (m := re.search(r"_(\d+)\.db$", f.name))}  # fmt: skip
     for pid in pids - {os.getpid()}:
