@@ -177,8 +177,8 @@ def _freeze_heap() -> None:
     """Keep the objects of start-up (the imported modules, the loaded models: about 180,000)
     out of the cyclic garbage collector's full passes. Each full pass walked all of them, about
     90 ms holding the GIL, so under load it stalled the event loop and the device thread
-    together; freezing them raised images/s at 32 connections by about a quarter and cut the
-    p99 latency from about 180 to 100 ms (docs/benchmarks.md)."""
+    together; freezing them raised images/s at 32 connections by 20-29 % (two A/B pairs) and
+    cut the p99 latency from about 180 ms to 59-70 ms (docs/benchmarks.md)."""
     if gc.get_freeze_count() == 0:  # once a process (tests start many apps in one)
         gc.collect()
         gc.freeze()
