@@ -135,9 +135,9 @@ PRESETS: dict[str, Preset] = {
     "stacked-mnist": Preset(
         about="stacked-mnist: the mnist-5k network with PacGAN packing 2, 3 channels, no "
         "latent codes, no batch norm in D, R1 1.0",
-        # R1 in place of D's batch norm: the channels' digits less correlated and the worst of
-        # three seeds at KL 0.186 against 0.39 (docs/quality.md); three 10-way codes did not
-        # bind to the channels' digits (docs/experiments/image-presets.md)
+        # R1 in place of D's batch norm keeps the channels' digits less correlated and the
+        # seeds close together (docs/quality.md). No latent codes: three 10-way codes do not
+        # bind to the channels' digits (docs/experiments/image-presets.md).
         train={**MNIST_5K.train, "r1_gamma": 1.0},
         arch={**MNIST_5K.arch, "pack": 2, "latent_codes": (), "d_batchnorm": False},
     ),
