@@ -87,7 +87,7 @@ RING_8 = Preset(
 # data's spread (gain 2.83 = the grid's std) starts G as a linear map, so the regions keep the
 # grid's layout instead of folding into long slivers (benchmarks/latent_partition.py); a deep
 # and wide G (6x256) keeps the borders narrow; R1 0.1 keeps every mode; the lr decay and
-# EMA 0.999 of ring-8 sharpen the end. Figures and the alternatives screened:
+# EMA 0.999 of ring-8 sharpen the end. Figures, and the alternatives that lost:
 # docs/experiments/mixture-presets.md.
 GRID_25 = Preset(
     about="grid-25: MLP G 6x256 (batch norm) plus a linear shortcut z -> x (gain 2.83), "
