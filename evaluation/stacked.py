@@ -27,6 +27,11 @@ class StackedModeCounter:
 
     def modes(self, images: torch.Tensor) -> np.ndarray:
         """images (N, 3, H, W) in [-1, 1] -> mode index per image (N,); resized to 28x28."""
+        return self._read(images)[0]
+
+    def _read(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """The mode index per image (N,) and the classifier's largest probability for each
+        channel's digit (N, 3)."""
         n, c = images.shape[:2]
         grey = images.float().reshape(n * c, 1, *images.shape[2:])  # (N * 3, 1, H, W)
         size = self.classifier.model.image_size
@@ -35,17 +40,19 @@ class StackedModeCounter:
             grey = grey.clamp_(-1, 1)  # (N * 3, 1, 28, 28)
         _, probs = self.classifier.outputs(grey)
         digits = probs.argmax(axis=1).reshape(n, c)  # (N, 3)
-        return digits @ PLACES
+        return digits @ PLACES, probs.max(axis=1).reshape(n, c)
 
     def score(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
         """The mode metrics; with `labels` (the modes a conditional generator was asked for),
         also the fraction of images whose three digits all read as asked."""
-        modes = self.modes(images)
+        modes, confidence = self._read(images)
         counts = np.bincount(modes, minlength=NUM_MODES)
         out = {
             "modes_covered": int((counts > 0).sum()),
             "num_modes": NUM_MODES,
             **kl_parts(modes),
+            "confidence": float(confidence.mean()),
+            "confidence_weakest_channel": float(confidence.mean(axis=0).min()),
         }
         if labels is not None:
             out["conditional_accuracy"] = float((modes == labels.numpy()).mean())

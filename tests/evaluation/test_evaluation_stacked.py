@@ -71,3 +71,27 @@ def test_kl_parts_tell_uneven_channels_from_correlated_ones() -> None:
     no_red = kl_parts(green * 10 + blue)  # red always 0, the others independent
     assert no_red["kl_channels"] == pytest.approx(math.log(10), abs=0.01)
     assert abs(no_red["kl_dependence"]) < 0.02
+
+
+def _between(counter: StackedModeCounter, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The blend of images a and b (1, 28, 28) where the classifier's reading leaves a's digit:
+    a digit the classifier cannot be sure of."""
+    first = counter.modes(a.expand(1, 3, 28, 28).contiguous())[0] % 10
+    lo, hi = 0.0, 1.0
+    for _ in range(16):
+        mid = (lo + hi) / 2
+        blend = ((1 - mid) * a + mid * b).expand(1, 3, 28, 28).contiguous()
+        lo, hi = (mid, hi) if counter.modes(blend)[0] % 10 == first else (lo, mid)
+    return (1 - lo) * a + lo * b
+
+
+def test_confidence_names_the_weakest_channel(counter: StackedModeCounter, digits) -> None:
+    clean = torch.cat([_digit(counter, digits, d) for d in (2, 5, 8)])  # (3, 28, 28)
+    unsure = clean.clone()
+    unsure[1] = _between(counter, _digit(counter, digits, 4), _digit(counter, digits, 7))[0]
+    sharp = counter.score(clean.expand(16, 3, 28, 28).contiguous())
+    mixed = counter.score(unsure.expand(16, 3, 28, 28).contiguous())
+    assert sharp["confidence"] > 0.9 and sharp["confidence_weakest_channel"] > 0.9
+    assert mixed["confidence_weakest_channel"] < 0.75
+    # the weakest channel's mean, well below the mean over the three channels
+    assert mixed["confidence_weakest_channel"] < mixed["confidence"] - 0.1
