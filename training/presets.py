@@ -133,13 +133,21 @@ PRESETS: dict[str, Preset] = {
     "digits": DIGITS,
     "mnist-5k": MNIST_5K,
     "stacked-mnist": Preset(
-        about="stacked-mnist: the mnist-5k network with PacGAN packing 2, 3 channels, no "
-        "latent codes, no batch norm in D, R1 1.0",
+        about="stacked-mnist: the mnist-5k network with D width 64, PacGAN packing 2, 3 "
+        "channels, no latent codes, no batch norm in D, R1 1.0",
         # R1 in place of D's batch norm keeps the channels' digits less correlated and the
-        # seeds close together (docs/quality.md). No latent codes: three 10-way codes do not
-        # bind to the channels' digits (docs/experiments/image-presets.md).
+        # seeds close together. D judges two packed samples of three digits each: at width 32
+        # it passes G a good signal for one channel only, at 64 for all three (docs/quality.md).
+        # No latent codes: three 10-way codes do not bind to the channels' digits
+        # (docs/experiments/image-presets.md).
         train={**MNIST_5K.train, "r1_gamma": 1.0},
-        arch={**MNIST_5K.arch, "pack": 2, "latent_codes": (), "d_batchnorm": False},
+        arch={
+            **MNIST_5K.arch,
+            "d_width": 64,
+            "pack": 2,
+            "latent_codes": (),
+            "d_batchnorm": False,
+        },
     ),
 }
 

@@ -82,15 +82,20 @@ def test_errors_name_the_problem() -> None:
     assert exc.value.errors()[0]["loc"] == ("g_widht",)
 
 
-def test_the_stacked_preset_trades_batch_norm_in_d_for_r1_and_a_job_can_take_it_back() -> None:
+def test_the_stacked_preset_widens_d_and_trades_its_batch_norm_for_r1() -> None:
     resolved, arch = resolve_config(TrainConfig(dataset="stacked-mnist"))
     assert resolved.r1_gamma == 1.0 and arch.d_batchnorm is False and arch.pack == 2
+    assert (arch.d_width, arch.g_width) == (64, 32)
     mine, arch = resolve_config(
-        TrainConfig(dataset="stacked-mnist", r1_gamma=0.0, arch_config={"d_batchnorm": True})
+        TrainConfig(
+            dataset="stacked-mnist",
+            r1_gamma=0.0,
+            arch_config={"d_batchnorm": True, "d_width": 32},
+        )
     )
-    assert mine.r1_gamma == 0.0 and arch.d_batchnorm is True
+    assert mine.r1_gamma == 0.0 and arch.d_batchnorm is True and arch.d_width == 32
     _, mnist = resolve_config(TrainConfig(dataset="mnist-5k"))
-    assert mnist.d_batchnorm is True
+    assert mnist.d_batchnorm is True and mnist.d_width == 32
 
 
 def test_the_mnist_preset_reads_a_latent_code_from_z_and_a_job_can_drop_it() -> None:
