@@ -137,7 +137,8 @@ PRESETS: dict[str, Preset] = {
         "channels, no latent codes, no batch norm in D, R1 1.0",
         # R1 in place of D's batch norm keeps the channels' digits less correlated and the
         # seeds close together. D judges two packed samples of three digits each: at width 32
-        # it passes G a good signal for one channel only, at 64 for all three (docs/quality.md).
+        # most runs draw one channel well and two badly; width 64 lowered the KL on every seed
+        # (docs/quality.md).
         # No latent codes: three 10-way codes do not bind to the channels' digits
         # (docs/experiments/image-presets.md).
         train={**MNIST_5K.train, "r1_gamma": 1.0},
